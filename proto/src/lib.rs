@@ -1,0 +1,39 @@
+//! gRPC contract between the coordinator and its agents.
+//!
+//! The generated types live in [`v1`]. Peers check [`PROTOCOL_VERSION`] in
+//! `Hello` and in every request that starts work, so a coordinator and an
+//! agent built from different contracts fail early with a clear status
+//! instead of misreading each other's messages.
+
+pub mod v1 {
+    tonic::include_proto!("xmppload.v1");
+}
+
+/// Version of the contract in `proto/xmppload.proto`; bump it on any change
+/// that an older peer would misread.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Rejects a request whose protocol version differs from ours.
+pub fn check_version(peer_version: u32) -> Result<(), tonic::Status> {
+    if peer_version == PROTOCOL_VERSION {
+        return Ok(());
+    }
+    Err(tonic::Status::failed_precondition(format!(
+        "protocol version mismatch: peer speaks {peer_version}, this binary speaks {PROTOCOL_VERSION}; \
+         run the same release of coordinator and agents"
+    )))
+}
+
+/// Unwraps an optional message field, turning its absence into
+/// `invalid_argument` that names the field.
+pub fn required<T>(field: Option<T>, name: &str) -> Result<T, tonic::Status> {
+    field.ok_or_else(|| tonic::Status::invalid_argument(format!("missing required field `{name}`")))
+}
+
+/// Current wall clock in Unix microseconds.
+pub fn unix_micros_now() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_micros()).unwrap_or(i64::MAX)
+}
