@@ -1,0 +1,66 @@
+//! Monitor agent binary: serves the `Monitor` gRPC service until Ctrl-C.
+//! Which processes to watch arrives from the coordinator in each `Watch`.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+use tracing_subscriber::EnvFilter;
+use xmppload_monitor::{MonitorConfig, serve};
+
+/// Streams CPU and memory samples of processes on this host to the
+/// xmppload coordinator.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// IP address and TCP port of the gRPC listener
+    #[arg(long, default_value = "127.0.0.1:15061")]
+    listen: SocketAddr,
+
+    /// Name reported to the coordinator in Hello [default: this host's name]
+    #[arg(long)]
+    name: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+
+    let args = Args::parse();
+    let name = args
+        .name
+        .or_else(sysinfo::System::host_name)
+        .unwrap_or_else(|| "monitor".to_owned());
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "failed to listen on {}; choose another --listen address",
+                args.listen
+            )
+        })?;
+
+    let shutdown = CancellationToken::new();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => {
+                info!("Ctrl-C received; shutting down");
+                on_signal.cancel();
+            }
+            // SIGINT then keeps its default action and ends the process.
+            Err(err) => error!(%err, "failed to install the Ctrl-C handler"),
+        }
+    });
+
+    serve(listener, MonitorConfig { name }, shutdown)
+        .await
+        .context("monitor agent failed")
+}

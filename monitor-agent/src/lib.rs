@@ -1,0 +1,74 @@
+//! Monitor agent: streams CPU and memory samples of chosen processes over
+//! gRPC, so a load test can show what the XMPP server spent while under load.
+//!
+//! Layout:
+//! - [`procfs`] parses `/proc/PID/stat`, `/proc/PID/statm`, `/proc/stat` and
+//!   pidfiles.
+//! - [`selector`] turns a selector (pidfile, pid or command-line substring)
+//!   into the process it means at this moment.
+//! - [`cpu`] turns cumulative tick counters into percentages and decides
+//!   where a series has a gap (a restart or a missing process).
+//! - [`sampler`] combines these into one [`Batch`] per call; it needs no
+//!   gRPC and is what the tests drive directly.
+//! - [`request`] validates `WatchRequest`; the private `service` module
+//!   implements the `Monitor` RPCs and [`serve`] runs them.
+//!
+//! Linux only: everything is read from `/proc`. Library errors are one
+//! `thiserror` enum, [`MonitorError`]; a process that cannot be found is not
+//! an error but a sample with `pid = 0` and `gap = true`.
+
+pub mod cpu;
+mod error;
+pub mod os;
+pub mod procfs;
+pub mod request;
+pub mod sampler;
+pub mod selector;
+mod service;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tracing::info;
+use xmppload_proto::v1::monitor_server::MonitorServer;
+
+pub use error::MonitorError;
+pub use sampler::{Batch, Sample, Sampler};
+pub use selector::{Selector, Target};
+
+/// Settings of a monitor agent.
+#[derive(Debug, Clone)]
+pub struct MonitorConfig {
+    /// Name reported in `Hello`, usually the host name.
+    pub name: String,
+}
+
+/// Serves the `Monitor` gRPC service on `listener` until `shutdown` is
+/// cancelled.
+///
+/// Cancelling also ends every running `Watch` stream, with an `unavailable`
+/// status unless the client has stopped reading. The server then waits for
+/// those responses to finish and returns.
+pub async fn serve(
+    listener: TcpListener,
+    config: MonitorConfig,
+    shutdown: CancellationToken,
+) -> Result<(), MonitorError> {
+    match listener.local_addr() {
+        Ok(address) => info!(listen = %address, name = %config.name, "monitor agent serving"),
+        Err(err) => info!(%err, name = %config.name, "monitor agent serving on an unknown address"),
+    }
+
+    let service = service::MonitorService::new(config.name, shutdown.clone());
+    // Batches are small and periodic, so send them at once instead of
+    // letting Nagle's algorithm hold them back.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    Server::builder()
+        .add_service(MonitorServer::new(service))
+        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+        .await?;
+
+    info!("monitor agent stopped");
+    Ok(())
+}
