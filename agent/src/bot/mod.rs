@@ -1,0 +1,427 @@
+//! Lifecycle of one bot, run as one tokio task.
+//!
+//! 1. Sleep until the bot's start time: start_at + global index / join_rate.
+//! 2. Connect and negotiate a session within `connect_timeout`. The moment
+//!    bind (and stream management, if requested) completes is "connected";
+//!    talk and leave times are offsets from it.
+//! 3. Join the room: presence to `ROOM/NICK` with an MUC `<x/>` that requests
+//!    no history. The bot has joined when its own presence comes back with
+//!    status code 110; a presence of type error fails the join. Bounded by
+//!    `join_timeout`.
+//! 4. Talk: from `talk_after`, send groupchat messages on a fixed timetable
+//!    (message k is due at talk start + k / talk_rate) for `talk_duration`.
+//!    A send more than [`LATE_SEND_THRESHOLD`] behind its due time counts as
+//!    late. Every groupchat message with a body and without `<delay/>`
+//!    (history) is counted; the bot's own reflections also give a latency.
+//! 5. Leave at `leave_after`: unavailable presence to the room, a short wait
+//!    for the room to confirm, then a clean stream close.
+//!
+//! A failure at any step ends the bot; it is counted by kind and logged with
+//! the bot's nickname. Cancellation (group deadline or a dropped report
+//! stream) closes the connection and counts the bot as timed out.
+
+mod marker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, warn};
+use xmppload_proto::unix_micros_now;
+
+use crate::error::{BotError, FailureKind};
+use crate::group::plan::GroupPlan;
+use crate::group::stats::{GaugeGuard, GroupStats, Phase};
+use crate::session::{Inbound, Session, is_stanza};
+use crate::xml::{Element, NS_CLIENT, escape};
+
+pub use marker::Marker;
+
+/// Sends later than this behind their due time count in `late_sends`.
+pub const LATE_SEND_THRESHOLD: Duration = Duration::from_millis(100);
+/// Maximum wait for the room to confirm a leave before the stream is closed.
+const LEAVE_CONFIRM_WAIT: Duration = Duration::from_secs(2);
+
+const NS_MUC: &str = "http://jabber.org/protocol/muc";
+const NS_MUC_USER: &str = "http://jabber.org/protocol/muc#user";
+const NS_DELAY: &str = "urn:xmpp:delay";
+const NS_STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
+
+/// Reason a bot stopped before leaving normally.
+enum Stop {
+    Failed(BotError),
+    /// The group's cancellation token fired.
+    Cancelled,
+}
+
+impl From<BotError> for Stop {
+    fn from(err: BotError) -> Self {
+        Stop::Failed(err)
+    }
+}
+
+/// Meaning of an inbound element for the bot.
+enum Observed {
+    /// The room echoed the bot's own presence (status 110).
+    SelfPresence {
+        available: bool,
+    },
+    /// The room rejected the bot's presence.
+    JoinError {
+        condition: String,
+    },
+    Other,
+}
+
+/// One bot of a group slice.
+pub struct Bot {
+    global_index: u32,
+    nick: String,
+    /// Occupant JID `ROOM/NICK`, which is also the `from` of its reflections.
+    occupant: String,
+    plan: Arc<GroupPlan>,
+    stats: Arc<GroupStats>,
+}
+
+impl Bot {
+    /// Creates the k-th bot of the slice.
+    pub fn new(plan: Arc<GroupPlan>, stats: Arc<GroupStats>, k: u32) -> Bot {
+        let global_index = plan.global_index(k);
+        let nick = plan.nickname(global_index);
+        let occupant = format!("{}/{nick}", plan.room);
+        Bot {
+            global_index,
+            nick,
+            occupant,
+            plan,
+            stats,
+        }
+    }
+
+    /// Runs the whole lifecycle; never panics and records its own outcome.
+    pub async fn run(self, cancel: CancellationToken) {
+        let span = tracing::info_span!("bot", bot = %self.nick, group = %self.plan.group);
+        self.run_inner(cancel).instrument(span).await;
+    }
+
+    async fn run_inner(self, cancel: CancellationToken) {
+        let start = instant_at(self.plan.start_of(self.global_index));
+        tokio::select! {
+            _ = cancel.cancelled() => {
+                // Never started: the deadline passed or the client went away.
+                self.stats.record_failure(FailureKind::Timeout);
+                return;
+            }
+            _ = tokio::time::sleep_until(start) => {}
+        }
+
+        self.stats
+            .connect_attempts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let connecting = GaugeGuard::enter(&self.stats.connecting);
+        let established = tokio::select! {
+            _ = cancel.cancelled() => Err(Stop::Cancelled),
+            result = tokio::time::timeout(
+                self.plan.connect_timeout,
+                Session::establish(&self.plan.endpoint, self.plan.stream_management),
+            ) => match result {
+                Ok(Ok(session)) => Ok(session),
+                Ok(Err(err)) => Err(Stop::Failed(err)),
+                Err(_) => Err(Stop::Failed(BotError::Timeout { step: "connect", after: self.plan.connect_timeout })),
+            },
+        };
+        drop(connecting);
+
+        let mut session = match established {
+            Ok(session) => session,
+            Err(stop) => {
+                self.record_stop(stop, None).await;
+                return;
+            }
+        };
+
+        let connected_at = Instant::now();
+        let _connected = GaugeGuard::enter(&self.stats.connected);
+        self.stats
+            .connected_total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        debug!(jid = session.jid(), "connected");
+
+        let outcome = tokio::select! {
+            _ = cancel.cancelled() => Err(Stop::Cancelled),
+            result = self.in_room(&mut session, connected_at) => result.map_err(Stop::Failed),
+        };
+        match outcome {
+            Ok(()) => {
+                self.stats
+                    .left_total
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                debug!("left");
+            }
+            Err(stop) => self.record_stop(stop, Some(&mut session)).await,
+        }
+    }
+
+    /// Counts and logs a stop, and closes the session when it is still usable.
+    async fn record_stop(&self, stop: Stop, session: Option<&mut Session>) {
+        let usable = match &stop {
+            Stop::Cancelled => {
+                debug!("stopped by the group deadline or a dropped report stream");
+                self.stats.record_failure(FailureKind::Timeout);
+                true
+            }
+            Stop::Failed(err) => {
+                let kind = err.kind();
+                warn!(kind = %kind, %err, "bot failed");
+                self.stats.record_failure(kind);
+                // After these the server has gone or the stream is unusable.
+                !matches!(
+                    kind,
+                    FailureKind::Closed
+                        | FailureKind::StreamError
+                        | FailureKind::Io
+                        | FailureKind::Protocol
+                )
+            }
+        };
+        if let (true, Some(session)) = (usable, session)
+            && let Err(err) = session.close().await
+        {
+            debug!(%err, "closing the stream after a stop failed");
+        }
+    }
+
+    /// Join, talk and leave on an established session.
+    async fn in_room(&self, session: &mut Session, connected_at: Instant) -> Result<(), BotError> {
+        self.join(session).await?;
+        let joined = GaugeGuard::enter(&self.stats.joined);
+
+        self.talk(session, connected_at).await?;
+
+        drop(joined);
+        self.leave(session).await
+    }
+
+    async fn join(&self, session: &mut Session) -> Result<(), BotError> {
+        let presence = format!(
+            "<presence xmlns='{NS_CLIENT}' to='{}'><x xmlns='{NS_MUC}'><history maxstanzas='0'/></x></presence>",
+            escape(&self.occupant)
+        );
+        session.send(&presence).await?;
+
+        let deadline = Instant::now() + self.plan.join_timeout;
+        loop {
+            let inbound = tokio::time::timeout_at(deadline, session.next())
+                .await
+                .map_err(|_| BotError::Timeout {
+                    step: "room join",
+                    after: self.plan.join_timeout,
+                })??;
+            match self.handle(session, inbound).await? {
+                Observed::SelfPresence { available: true } => break,
+                Observed::JoinError { condition } => {
+                    return Err(BotError::JoinRejected { condition });
+                }
+                Observed::SelfPresence { available: false } | Observed::Other => {}
+            }
+        }
+
+        self.stats
+            .joined_total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.stats.record_phase(Phase::Join, unix_micros_now());
+        debug!("joined the room");
+        Ok(())
+    }
+
+    /// Sends on the timetable and reads the room until the leave time.
+    async fn talk(&self, session: &mut Session, connected_at: Instant) -> Result<(), BotError> {
+        let talk_start = connected_at + self.plan.talk_after;
+        let leave_at = connected_at + self.plan.leave_after;
+        let mut seq: u64 = 0;
+
+        loop {
+            // Message `seq` is due at talk_start + seq / rate, independent of
+            // when earlier sends happened, so a slow send does not shift the
+            // rest of the timetable.
+            let offset = Duration::from_secs_f64(seq as f64 / self.plan.talk_rate);
+            let due = (offset < self.plan.talk_duration)
+                .then_some(talk_start + offset)
+                .filter(|due| *due < leave_at);
+
+            tokio::select! {
+                _ = tokio::time::sleep_until(due.unwrap_or(leave_at)), if due.is_some() => {
+                    if let Some(due) = due {
+                        self.send_message(session, seq, due).await?;
+                        seq += 1;
+                    }
+                }
+                _ = tokio::time::sleep_until(leave_at) => return Ok(()),
+                inbound = session.next() => {
+                    let inbound = inbound?;
+                    if let Observed::SelfPresence { available: false } = self.handle(session, inbound).await? {
+                        return Err(BotError::JoinRejected { condition: "removed from the room".to_owned() });
+                    }
+                }
+            }
+        }
+    }
+
+    async fn send_message(
+        &self,
+        session: &mut Session,
+        seq: u64,
+        due: Instant,
+    ) -> Result<(), BotError> {
+        if Instant::now().saturating_duration_since(due) > LATE_SEND_THRESHOLD {
+            self.stats
+                .late_sends
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let sent_unix_micros = unix_micros_now();
+        let body = Marker {
+            nick: &self.nick,
+            seq,
+            sent_unix_micros,
+        }
+        .to_body(self.plan.body_bytes);
+        let message = format!(
+            "<message xmlns='{NS_CLIENT}' to='{}' type='groupchat'><body>{}</body></message>",
+            escape(&self.plan.room),
+            escape(&body)
+        );
+        session.send(&message).await?;
+        self.stats
+            .messages_sent
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.stats.record_phase(Phase::Talk, sent_unix_micros);
+        Ok(())
+    }
+
+    /// Leaves the room, waits briefly for the confirmation, closes the stream.
+    async fn leave(&self, session: &mut Session) -> Result<(), BotError> {
+        let presence = format!(
+            "<presence xmlns='{NS_CLIENT}' to='{}' type='unavailable'/>",
+            escape(&self.occupant)
+        );
+        session.send(&presence).await?;
+        self.stats.record_phase(Phase::Leave, unix_micros_now());
+
+        // Messages that arrive before the confirmation still count.
+        let confirm = async {
+            loop {
+                let inbound = session.next().await?;
+                if let Observed::SelfPresence { available: false } =
+                    self.handle(session, inbound).await?
+                {
+                    return Ok::<(), BotError>(());
+                }
+            }
+        };
+        match tokio::time::timeout(LEAVE_CONFIRM_WAIT, confirm).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => debug!(%err, "stream failed while waiting for the leave confirmation"),
+            Err(_) => debug!("room did not confirm the leave in time"),
+        }
+
+        // The bot has left the room; a failed close is not a bot failure.
+        if let Err(err) = session.close().await {
+            debug!(%err, "closing the stream failed");
+        }
+        Ok(())
+    }
+
+    /// Replies to ack requests, and classifies and counts one inbound element.
+    async fn handle(&self, session: &mut Session, inbound: Inbound) -> Result<Observed, BotError> {
+        match inbound {
+            Inbound::AckRequest => {
+                session.send_ack().await?;
+                Ok(Observed::Other)
+            }
+            Inbound::End => Err(BotError::Closed),
+            Inbound::Stanza(element) => Ok(self.observe(&element)),
+        }
+    }
+
+    fn observe(&self, element: &Element) -> Observed {
+        use std::sync::atomic::Ordering::Relaxed;
+
+        if is_stanza(element) {
+            self.stats.stanzas_received.fetch_add(1, Relaxed);
+        }
+        if element.ns != NS_CLIENT {
+            return Observed::Other;
+        }
+
+        match element.name.as_str() {
+            "message" => {
+                self.observe_message(element);
+                Observed::Other
+            }
+            "presence" => self.observe_presence(element),
+            _ => Observed::Other,
+        }
+    }
+
+    fn observe_message(&self, message: &Element) {
+        use std::sync::atomic::Ordering::Relaxed;
+
+        if message.attr("type") != Some("groupchat") || message.child("delay", NS_DELAY).is_some() {
+            return;
+        }
+        let Some(body) = message.child_text("body", NS_CLIENT) else {
+            // Subject changes and chat states carry no body.
+            return;
+        };
+        self.stats.messages_received.fetch_add(1, Relaxed);
+
+        let Some(marker) = Marker::parse(body) else {
+            return;
+        };
+        if marker.nick == self.nick && message.attr("from") == Some(self.occupant.as_str()) {
+            self.stats.reflections.fetch_add(1, Relaxed);
+            // NOTE: the latency subtracts two wall-clock readings, so a clock
+            // step on the agent host during a run skews these samples.
+            let latency = unix_micros_now()
+                .saturating_sub(marker.sent_unix_micros)
+                .max(0);
+            self.stats.record_latency(latency as u64);
+        }
+    }
+
+    fn observe_presence(&self, presence: &Element) -> Observed {
+        let from = presence.attr("from").unwrap_or_default();
+        let from_room = from == self.plan.room || from == self.occupant;
+
+        if presence.attr("type") == Some("error") && from_room {
+            let condition = presence
+                .child("error", NS_CLIENT)
+                .and_then(|error| error.children.iter().find(|c| c.ns == NS_STANZAS))
+                .map_or("undefined-condition", |c| c.name.as_str())
+                .to_owned();
+            return Observed::JoinError { condition };
+        }
+
+        let is_self = from == self.occupant
+            && presence.child("x", NS_MUC_USER).is_some_and(|x| {
+                x.children_named("status", NS_MUC_USER)
+                    .any(|status| status.attr("code") == Some("110"))
+            });
+        if is_self {
+            return Observed::SelfPresence {
+                available: presence.attr("type") != Some("unavailable"),
+            };
+        }
+        Observed::Other
+    }
+}
+
+/// Maps a Unix-microsecond wall-clock time onto the monotonic clock. A time
+/// in the past maps to now, and one more than a year ahead to a year ahead.
+pub fn instant_at(unix_micros: i64) -> Instant {
+    const MAX_AHEAD: Duration = Duration::from_secs(365 * 24 * 3600);
+    let ahead = unix_micros.saturating_sub(unix_micros_now());
+    let ahead = Duration::from_micros(u64::try_from(ahead).unwrap_or(0)).min(MAX_AHEAD);
+    Instant::now() + ahead
+}

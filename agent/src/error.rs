@@ -1,0 +1,181 @@
+//! Error types of the agent.
+//!
+//! [`BotError`] is what a single bot's connection can fail with. Each variant
+//! maps onto one [`FailureKind`], the label that the group report counts, so
+//! a failure is both logged with its detail and counted by kind.
+//! [`AgentError`] covers the gRPC server itself.
+
+use std::time::Duration;
+
+use crate::xml::{FramingError, ParseError};
+
+/// Failure kinds counted in `GroupCounters.errors`, with the names the proto
+/// documents for `ErrorCount.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    Refused,
+    Timeout,
+    Tls,
+    Sasl,
+    StreamError,
+    JoinError,
+    Closed,
+    Protocol,
+    Io,
+}
+
+impl FailureKind {
+    /// Every kind, in the order reports list them.
+    pub const ALL: [FailureKind; 9] = [
+        FailureKind::Refused,
+        FailureKind::Timeout,
+        FailureKind::Tls,
+        FailureKind::Sasl,
+        FailureKind::StreamError,
+        FailureKind::JoinError,
+        FailureKind::Closed,
+        FailureKind::Protocol,
+        FailureKind::Io,
+    ];
+
+    /// Name of the kind as it appears in `ErrorCount.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Refused => "refused",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Tls => "tls",
+            FailureKind::Sasl => "sasl",
+            FailureKind::StreamError => "stream_error",
+            FailureKind::JoinError => "join_error",
+            FailureKind::Closed => "closed",
+            FailureKind::Protocol => "protocol",
+            FailureKind::Io => "io",
+        }
+    }
+
+    /// Position of the kind in [`FailureKind::ALL`], used to index counters.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl std::fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Failure of one bot's connection, session or room membership.
+#[derive(Debug, thiserror::Error)]
+pub enum BotError {
+    #[error("connection to {addr} refused")]
+    Refused { addr: String },
+
+    #[error("{step} timed out after {after:?}")]
+    Timeout { step: &'static str, after: Duration },
+
+    #[error("server did not offer STARTTLS, but the request requires it")]
+    TlsNotOffered,
+
+    #[error("server rejected STARTTLS with <failure/>")]
+    TlsRejected,
+
+    #[error("TLS handshake failed: {0}")]
+    TlsHandshake(#[source] std::io::Error),
+
+    #[error("invalid TLS server name {name:?}")]
+    TlsServerName { name: String },
+
+    #[error("WebSocket handshake failed: {0}")]
+    WebSocket(#[source] Box<tokio_tungstenite::tungstenite::Error>),
+
+    #[error("server did not select the `xmpp` WebSocket subprotocol")]
+    NoXmppSubprotocol,
+
+    #[error("SASL authentication failed: {condition}")]
+    Sasl { condition: String },
+
+    #[error("server sent stream error <{condition}/>")]
+    StreamError { condition: String },
+
+    #[error("room join rejected: {condition}")]
+    JoinRejected { condition: String },
+
+    #[error("server closed the stream")]
+    Closed,
+
+    #[error("invalid stream framing: {0}")]
+    Framing(#[from] FramingError),
+
+    #[error("invalid XML stanza: {0}")]
+    Parse(#[from] ParseError),
+
+    #[error("unexpected {got} while waiting for {expected}")]
+    Unexpected { expected: &'static str, got: String },
+
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl BotError {
+    /// Kind under which the report counts this failure.
+    pub fn kind(&self) -> FailureKind {
+        use tokio_tungstenite::tungstenite::Error as WsError;
+        match self {
+            BotError::Refused { .. } => FailureKind::Refused,
+            BotError::Timeout { .. } => FailureKind::Timeout,
+            BotError::TlsNotOffered
+            | BotError::TlsRejected
+            | BotError::TlsHandshake(_)
+            | BotError::TlsServerName { .. } => FailureKind::Tls,
+            BotError::WebSocket(err) => match err.as_ref() {
+                WsError::Tls(_) => FailureKind::Tls,
+                // tokio-tungstenite reports a failed rustls handshake as an
+                // I/O error that wraps the rustls error.
+                WsError::Io(io) if is_tls_io_error(io) => FailureKind::Tls,
+                WsError::Io(_) => FailureKind::Io,
+                WsError::ConnectionClosed | WsError::AlreadyClosed => FailureKind::Closed,
+                _ => FailureKind::Protocol,
+            },
+            BotError::NoXmppSubprotocol => FailureKind::Protocol,
+            BotError::Sasl { .. } => FailureKind::Sasl,
+            BotError::StreamError { .. } => FailureKind::StreamError,
+            BotError::JoinRejected { .. } => FailureKind::JoinError,
+            BotError::Closed => FailureKind::Closed,
+            BotError::Framing(_) | BotError::Parse(_) | BotError::Unexpected { .. } => {
+                FailureKind::Protocol
+            }
+            BotError::Io(err) if is_closed_io_error(err) => FailureKind::Closed,
+            BotError::Io(_) => FailureKind::Io,
+        }
+    }
+}
+
+impl From<tokio_tungstenite::tungstenite::Error> for BotError {
+    fn from(err: tokio_tungstenite::tungstenite::Error) -> Self {
+        BotError::WebSocket(Box::new(err))
+    }
+}
+
+/// True when an I/O error carries a rustls error, which is how tokio-rustls
+/// reports handshake failures such as an untrusted certificate.
+pub(crate) fn is_tls_io_error(err: &std::io::Error) -> bool {
+    err.get_ref()
+        .is_some_and(|inner| inner.is::<rustls::Error>())
+}
+
+/// True when an I/O error means the peer went away rather than a local fault.
+fn is_closed_io_error(err: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        err.kind(),
+        ErrorKind::ConnectionReset | ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof
+    )
+}
+
+/// Failure of the agent's gRPC server.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("gRPC server failed: {0}")]
+    Server(#[from] tonic::transport::Error),
+}

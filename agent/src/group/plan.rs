@@ -1,0 +1,322 @@
+//! Validation of a `RunGroupRequest` into a [`GroupPlan`].
+//!
+//! Every check names the invalid field and how to fix it, because the
+//! message travels back to the author of the scenario. Past this boundary the
+//! agent works only with the plan's domain types.
+
+use std::time::Duration;
+
+use tonic::Status;
+use xmppload_proto::v1::{RunGroupRequest, TlsMode as ProtoTlsMode, Transport as ProtoTransport};
+
+use crate::transport::{Endpoint, TlsMode, tls};
+
+/// Largest accepted message body. Prosody 0.12 closes c2s streams whose
+/// stanzas exceed its default `c2s_stanza_size_limit` of 256 KiB, so bodies
+/// stay well below that.
+pub const MAX_BODY_BYTES: u32 = 128 * 1024;
+/// Highest accepted per-bot message rate, in messages per second.
+pub const MAX_TALK_RATE: f64 = 1000.0;
+/// Longest accepted duration of any timing field, and of the arrival spread
+/// (count / join_rate): seven days, far beyond any load run, so that time
+/// arithmetic on the monotonic clock cannot overflow.
+pub const MAX_DURATION_MS: u64 = 7 * 24 * 3600 * 1000;
+
+/// A validated slice of a bot group.
+#[derive(Debug, Clone)]
+pub struct GroupPlan {
+    pub group: String,
+    pub endpoint: Endpoint,
+    /// Bare JID of the room.
+    pub room: String,
+    pub index_offset: u32,
+    pub index_stride: u32,
+    pub count: u32,
+    pub start_at_unix_micros: i64,
+    /// Bots per second, group-wide.
+    pub join_rate: f64,
+    pub talk_after: Duration,
+    /// Messages per second per bot.
+    pub talk_rate: f64,
+    pub talk_duration: Duration,
+    pub leave_after: Duration,
+    pub body_bytes: usize,
+    pub stream_management: bool,
+    pub connect_timeout: Duration,
+    pub join_timeout: Duration,
+    pub deadline: Duration,
+}
+
+impl GroupPlan {
+    /// Checks the request and converts it; a bad field yields
+    /// `invalid_argument`, a protocol mismatch `failed_precondition`.
+    pub fn from_request(request: RunGroupRequest) -> Result<GroupPlan, Status> {
+        xmppload_proto::check_version(request.protocol_version)?;
+
+        let group = request.group.trim().to_owned();
+        if group.is_empty() || group.contains(|c: char| c.is_whitespace() || c == '/' || c == '@') {
+            return Err(invalid(
+                "group",
+                &request.group,
+                "set a non-empty name without whitespace, '/' or '@'; it becomes part of bot nicknames",
+            ));
+        }
+
+        let domain = request.domain.trim().to_owned();
+        if domain.is_empty() || domain.contains(|c: char| c.is_whitespace() || c == '/' || c == '@')
+        {
+            return Err(invalid(
+                "domain",
+                &request.domain,
+                "set the XMPP domain of the anonymous VirtualHost",
+            ));
+        }
+
+        let endpoint = endpoint(&request, domain)?;
+
+        let room = request.room.trim().to_owned();
+        let room_valid = room.split_once('@').is_some_and(|(local, host)| {
+            !local.is_empty() && !host.is_empty() && !room.contains('/')
+        });
+        if !room_valid {
+            return Err(invalid(
+                "room",
+                &request.room,
+                "set the bare JID of the MUC room, like lobby@conference.example.org",
+            ));
+        }
+
+        if request.count == 0 {
+            return Err(invalid(
+                "count",
+                &request.count,
+                "set the number of bots in this slice to at least 1",
+            ));
+        }
+        if request.index_stride == 0 {
+            return Err(invalid(
+                "index_stride",
+                &request.index_stride,
+                "set it to at least 1 so bot indices differ",
+            ));
+        }
+        let last_index = u64::from(request.index_offset)
+            + u64::from(request.count - 1) * u64::from(request.index_stride);
+        if last_index > u64::from(u32::MAX) {
+            return Err(invalid(
+                "count",
+                &request.count,
+                "lower index_offset, index_stride or count so indices fit in 32 bits",
+            ));
+        }
+        if request.start_at_unix_micros <= 0 {
+            return Err(invalid(
+                "start_at_unix_micros",
+                &request.start_at_unix_micros,
+                "set the group start on the agent clock",
+            ));
+        }
+        if !(request.join_rate.is_finite() && request.join_rate > 0.0) {
+            return Err(invalid(
+                "join_rate",
+                &request.join_rate,
+                "set a positive number of bots per second",
+            ));
+        }
+        if !(request.talk_rate.is_finite()
+            && request.talk_rate > 0.0
+            && request.talk_rate <= MAX_TALK_RATE)
+        {
+            return Err(invalid(
+                "talk_rate",
+                &request.talk_rate,
+                &format!(
+                    "set a positive number of messages per second per bot, at most {MAX_TALK_RATE}"
+                ),
+            ));
+        }
+        if request.body_bytes > MAX_BODY_BYTES {
+            return Err(invalid(
+                "body_bytes",
+                &request.body_bytes,
+                &format!("set at most {MAX_BODY_BYTES} bytes"),
+            ));
+        }
+        if request.leave_after_ms
+            < request
+                .talk_after_ms
+                .saturating_add(request.talk_duration_ms)
+        {
+            return Err(invalid(
+                "leave_after_ms",
+                &request.leave_after_ms,
+                "set it to at least talk_after_ms + talk_duration_ms so that bots finish talking before they leave",
+            ));
+        }
+        for (name, value) in [
+            ("connect_timeout_ms", request.connect_timeout_ms),
+            ("join_timeout_ms", request.join_timeout_ms),
+            ("deadline_ms", request.deadline_ms),
+        ] {
+            if value == 0 {
+                return Err(invalid(
+                    name,
+                    &value,
+                    "set a positive number of milliseconds",
+                ));
+            }
+        }
+        for (name, value) in [
+            ("talk_after_ms", request.talk_after_ms),
+            ("talk_duration_ms", request.talk_duration_ms),
+            ("leave_after_ms", request.leave_after_ms),
+            ("connect_timeout_ms", request.connect_timeout_ms),
+            ("join_timeout_ms", request.join_timeout_ms),
+            ("deadline_ms", request.deadline_ms),
+        ] {
+            if value > MAX_DURATION_MS {
+                return Err(invalid(
+                    name,
+                    &value,
+                    &format!("set at most {MAX_DURATION_MS} ms (seven days)"),
+                ));
+            }
+        }
+        let arrival_spread_ms = last_index as f64 / request.join_rate * 1000.0;
+        if arrival_spread_ms > MAX_DURATION_MS as f64 {
+            return Err(invalid(
+                "join_rate",
+                &request.join_rate,
+                "raise it so that all bots arrive within seven days of start_at",
+            ));
+        }
+
+        Ok(GroupPlan {
+            group,
+            endpoint,
+            room,
+            index_offset: request.index_offset,
+            index_stride: request.index_stride,
+            count: request.count,
+            start_at_unix_micros: request.start_at_unix_micros,
+            join_rate: request.join_rate,
+            talk_after: Duration::from_millis(request.talk_after_ms),
+            talk_rate: request.talk_rate,
+            talk_duration: Duration::from_millis(request.talk_duration_ms),
+            leave_after: Duration::from_millis(request.leave_after_ms),
+            body_bytes: request.body_bytes as usize,
+            stream_management: request.stream_management,
+            connect_timeout: Duration::from_millis(request.connect_timeout_ms),
+            join_timeout: Duration::from_millis(request.join_timeout_ms),
+            deadline: Duration::from_millis(request.deadline_ms),
+        })
+    }
+
+    /// Global index of the k-th bot of this slice.
+    pub fn global_index(&self, k: u32) -> u32 {
+        // from_request checked that the last index fits in u32.
+        self.index_offset + k * self.index_stride
+    }
+
+    /// Wall-clock start of the bot with this global index: start_at + i / join_rate.
+    pub fn start_of(&self, global_index: u32) -> i64 {
+        let offset_micros = f64::from(global_index) / self.join_rate * 1e6;
+        self.start_at_unix_micros
+            .saturating_add(offset_micros as i64)
+    }
+
+    /// Room nickname of the bot with this global index, unique per group.
+    pub fn nickname(&self, global_index: u32) -> String {
+        format!("{}-{global_index:06}", self.group)
+    }
+}
+
+/// Builds the connection endpoint from the transport fields.
+fn endpoint(request: &RunGroupRequest, domain: String) -> Result<Endpoint, Status> {
+    let transport =
+        ProtoTransport::try_from(request.transport).unwrap_or(ProtoTransport::Unspecified);
+    let tls_config = |accept_invalid: bool| {
+        tls::client_config(accept_invalid).map_err(|err| {
+            Status::internal(format!(
+                "failed to build the TLS client configuration: {err}"
+            ))
+        })
+    };
+
+    match transport {
+        ProtoTransport::Unspecified => Err(invalid(
+            "transport",
+            &request.transport,
+            "set TRANSPORT_WEBSOCKET or TRANSPORT_C2S",
+        )),
+        ProtoTransport::Websocket => {
+            let url = request.websocket_url.trim();
+            let valid = url
+                .strip_prefix("ws://")
+                .or_else(|| url.strip_prefix("wss://"))
+                .is_some_and(|rest| {
+                    !rest.is_empty()
+                        && !rest.starts_with('/')
+                        && !rest.contains(char::is_whitespace)
+                });
+            if !valid {
+                return Err(invalid(
+                    "websocket_url",
+                    &request.websocket_url,
+                    "set a ws:// or wss:// URL with a host, like ws://127.0.0.1:5280/xmpp-websocket",
+                ));
+            }
+            Ok(Endpoint::WebSocket {
+                url: url.to_owned(),
+                domain,
+                tls: tls_config(request.accept_invalid_certs)?,
+            })
+        }
+        ProtoTransport::C2s => {
+            let host = request.host.trim();
+            if host.is_empty() || host.contains(char::is_whitespace) {
+                return Err(invalid(
+                    "host",
+                    &request.host,
+                    "set the host name or IP address of the c2s listener",
+                ));
+            }
+            let port = u16::try_from(request.port)
+                .ok()
+                .filter(|port| *port != 0)
+                .ok_or_else(|| {
+                    invalid(
+                        "port",
+                        &request.port,
+                        "set the c2s port, between 1 and 65535",
+                    )
+                })?;
+            let tls_mode = match ProtoTlsMode::try_from(request.tls)
+                .unwrap_or(ProtoTlsMode::Unspecified)
+            {
+                ProtoTlsMode::None => TlsMode::Never,
+                ProtoTlsMode::StarttlsIfOffered => TlsMode::IfOffered,
+                ProtoTlsMode::StarttlsRequired => TlsMode::Required,
+                ProtoTlsMode::Unspecified => {
+                    return Err(invalid(
+                        "tls",
+                        &request.tls,
+                        "set TLS_MODE_NONE, TLS_MODE_STARTTLS_IF_OFFERED or TLS_MODE_STARTTLS_REQUIRED",
+                    ));
+                }
+            };
+            Ok(Endpoint::Tcp {
+                host: host.to_owned(),
+                port,
+                domain,
+                tls_mode,
+                tls: tls_config(request.accept_invalid_certs)?,
+            })
+        }
+    }
+}
+
+/// `invalid_argument` naming the field, its value and the fix.
+fn invalid(field: &str, value: &dyn std::fmt::Debug, fix: &str) -> Status {
+    Status::invalid_argument(format!("invalid `{field}` {value:?}: {fix}"))
+}

@@ -1,0 +1,259 @@
+//! A throwaway Prosody for integration tests.
+//!
+//! [`Prosody::start`] fills `deploy/local/prosody.cfg.lua.template` with two
+//! free loopback ports and a fresh run directory, starts `prosody -F` in the
+//! foreground, and waits until its pidfile exists and both ports accept
+//! connections. Dropping the value kills the process and deletes the run
+//! directory. The module uses only std so that other crates' tests can use
+//! it without extra dependencies.
+//!
+//! Prosody must be installed (`apt-get install -y prosody`); version 0.12 is
+//! what the template targets.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Template shared with the local deployment scripts.
+const TEMPLATE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../deploy/local/prosody.cfg.lua.template"
+);
+/// Anonymous VirtualHost of the test server.
+pub const DOMAIN: &str = "anon.localhost";
+/// MUC component of the test server.
+pub const MUC_DOMAIN: &str = "conference.anon.localhost";
+/// Maximum wait for Prosody to accept connections.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+/// Pause between readiness probes.
+const PROBE_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Distinguishes run directories of servers started by one process.
+static NEXT_ID: AtomicU32 = AtomicU32::new(0);
+
+/// Options for [`Prosody::start`].
+#[derive(Debug, Clone, Default)]
+pub struct ProsodyOptions {
+    /// PEM certificate and key. When set, Prosody offers STARTTLS on c2s and
+    /// serves HTTPS (and so `wss://`) on a third loopback port.
+    pub tls: Option<TlsFiles>,
+}
+
+/// A certificate chain and its private key, both PEM.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// A running Prosody, killed and cleaned up on drop.
+#[derive(Debug)]
+pub struct Prosody {
+    child: Child,
+    run_dir: PathBuf,
+    c2s_port: u16,
+    http_port: u16,
+    /// HTTPS port, only when the options carried a certificate.
+    https_port: Option<u16>,
+}
+
+impl Prosody {
+    /// Writes the configuration, starts Prosody and waits until it is ready.
+    pub fn start(options: ProsodyOptions) -> io::Result<Prosody> {
+        let template = std::fs::read_to_string(TEMPLATE).map_err(|err| {
+            io::Error::new(
+                err.kind(),
+                format!("failed to read the Prosody template {TEMPLATE}: {err}"),
+            )
+        })?;
+
+        let run_dir = std::env::temp_dir().join(format!(
+            "xmppload-prosody-{}-{}",
+            std::process::id(),
+            NEXT_ID.fetch_add(1, Ordering::Relaxed)
+        ));
+        if run_dir.exists() {
+            std::fs::remove_dir_all(&run_dir)?;
+        }
+        std::fs::create_dir_all(run_dir.join("data"))?;
+        std::fs::create_dir_all(run_dir.join("certs"))?;
+
+        let ports = free_ports(3)?;
+        let (c2s_port, http_port) = (ports[0], ports[1]);
+        let https_port = options.tls.as_ref().map(|_| ports[2]);
+        let extra = match &options.tls {
+            Some(tls) => {
+                let cert = run_dir.join("certs").join(format!("{DOMAIN}.crt"));
+                let key = run_dir.join("certs").join(format!("{DOMAIN}.key"));
+                std::fs::write(&cert, &tls.cert_pem)?;
+                std::fs::write(&key, &tls.key_pem)?;
+                // Later assignments win in Prosody's Lua configuration, so
+                // these override the template's empty `https_ports`.
+                format!(
+                    "ssl = {{ certificate = \"{cert}\"; key = \"{key}\"; }}\n\
+                     https_ports = {{ {https} }}\nhttps_interfaces = {{ \"127.0.0.1\" }}\n\
+                     https_ssl = {{ certificate = \"{cert}\"; key = \"{key}\"; }}",
+                    cert = cert.display(),
+                    key = key.display(),
+                    https = ports[2],
+                )
+            }
+            None => String::new(),
+        };
+        let config = template
+            .replace("-- @EXTRA_GLOBAL@", &extra)
+            .replace("@RUN_DIR@", &run_dir.display().to_string())
+            .replace("@C2S_PORT@", &c2s_port.to_string())
+            .replace("@HTTP_PORT@", &http_port.to_string())
+            .replace("@MUC_DOMAIN@", MUC_DOMAIN)
+            .replace("@DOMAIN@", DOMAIN);
+        let config_path = run_dir.join("prosody.cfg.lua");
+        std::fs::write(&config_path, config)?;
+
+        let output = std::fs::File::create(run_dir.join("console.log"))?;
+        let child = Command::new("prosody")
+            .arg("--config")
+            .arg(&config_path)
+            .arg("-F")
+            .current_dir(&run_dir)
+            .stdin(Stdio::null())
+            .stdout(output.try_clone()?)
+            .stderr(output)
+            .spawn()
+            .map_err(|err| {
+                if err.kind() == io::ErrorKind::NotFound {
+                    io::Error::new(
+                        err.kind(),
+                        "prosody not found: install it with `apt-get install -y prosody`",
+                    )
+                } else {
+                    err
+                }
+            })?;
+
+        // From here on, Drop stops the process and removes the directory.
+        let mut prosody = Prosody {
+            child,
+            run_dir,
+            c2s_port,
+            http_port,
+            https_port,
+        };
+        prosody.wait_ready()?;
+        Ok(prosody)
+    }
+
+    /// Polls until the pidfile exists and both ports accept connections.
+    fn wait_ready(&mut self) -> io::Result<()> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Err(io::Error::other(format!(
+                    "prosody exited with {status} during startup; see {} and {}",
+                    self.log_path().display(),
+                    self.run_dir.join("console.log").display()
+                )));
+            }
+            let https_ready = self
+                .https_port
+                .is_none_or(|port| accepts(SocketAddr::from(([127, 0, 0, 1], port))));
+            let ready = self.pidfile().exists()
+                && accepts(self.c2s_addr())
+                && accepts(self.http_addr())
+                && https_ready;
+            if ready {
+                return Ok(());
+            }
+            if started.elapsed() > START_TIMEOUT {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "prosody was not ready after {START_TIMEOUT:?}; see {}",
+                        self.log_path().display()
+                    ),
+                ));
+            }
+            std::thread::sleep(PROBE_INTERVAL);
+        }
+    }
+
+    /// Process id of the Prosody process (a `lua5.4` process on Debian).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn pidfile(&self) -> PathBuf {
+        self.run_dir.join("prosody.pid")
+    }
+
+    /// Address of the c2s listener.
+    pub fn c2s_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.c2s_port))
+    }
+
+    /// Address of the HTTP listener that serves WebSocket and BOSH.
+    pub fn http_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.http_port))
+    }
+
+    /// `ws://` URL of the RFC 7395 endpoint.
+    pub fn websocket_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/xmpp-websocket", self.http_port)
+    }
+
+    /// `wss://` URL of the RFC 7395 endpoint; only with a certificate. The
+    /// certificate names the XMPP domain, not 127.0.0.1, so clients must
+    /// accept invalid certificates.
+    pub fn websocket_tls_url(&self) -> Option<String> {
+        self.https_port
+            .map(|port| format!("wss://127.0.0.1:{port}/xmpp-websocket"))
+    }
+
+    pub fn domain(&self) -> &'static str {
+        DOMAIN
+    }
+
+    pub fn muc_domain(&self) -> &'static str {
+        MUC_DOMAIN
+    }
+
+    /// Prosody's own log file; read it when a test fails.
+    pub fn log_path(&self) -> PathBuf {
+        self.run_dir.join("prosody.log")
+    }
+
+    /// Directory that contains the configuration, data, certificates and logs.
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+}
+
+impl Drop for Prosody {
+    fn drop(&mut self) {
+        // Errors are ignored: the process may already have exited, and a
+        // left-over temp directory is harmless.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+    }
+}
+
+/// Picks `count` distinct free loopback ports. All listeners are held until
+/// every port is known, so no two coincide. Another process could still take
+/// a port before Prosody binds it, and startup then fails with an error.
+fn free_ports(count: usize) -> io::Result<Vec<u16>> {
+    let listeners = (0..count)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<io::Result<Vec<_>>>()?;
+    listeners
+        .iter()
+        .map(|listener| Ok(listener.local_addr()?.port()))
+        .collect()
+}
+
+fn accepts(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+}

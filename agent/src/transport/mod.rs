@@ -1,0 +1,149 @@
+//! Stanza-level transports: one framing type per wire format behind the
+//! [`Transport`] enum, so the session and bot code never see bytes.
+//!
+//! - [`tcp::TcpTransport`]: an RFC 6120 c2s stream, one XML document cut into
+//!   stanzas by [`crate::xml::StreamSplitter`], with STARTTLS.
+//! - [`websocket::WsTransport`]: RFC 7395, one complete element per WebSocket
+//!   text message, `<open/>` and `<close/>` in place of the stream tags.
+//!
+//! [`Transport::next`] is cancel-safe: received data that does not yet form
+//! an event stays buffered inside the transport, so the bot can race it
+//! against timers in `tokio::select!` without losing bytes.
+
+pub mod tcp;
+pub mod tls;
+pub mod websocket;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::BotError;
+use crate::xml::{Element, NS_STREAM};
+
+/// How long `close` waits for the server to end its side of the stream.
+pub const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// One event read from a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEvent {
+    /// The server opened (or reopened) its stream.
+    Header,
+    /// One top-level element: a stanza, features, or a negotiation element.
+    Stanza(Element),
+    /// The server ended its stream.
+    End,
+}
+
+/// Whether and how a c2s connection negotiates STARTTLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    Never,
+    IfOffered,
+    Required,
+}
+
+/// Connection target and options, built once per group from the request.
+#[derive(Debug, Clone)]
+pub enum Endpoint {
+    WebSocket {
+        /// `ws://` or `wss://` URL.
+        url: String,
+        domain: String,
+        tls: Arc<rustls::ClientConfig>,
+    },
+    Tcp {
+        host: String,
+        port: u16,
+        domain: String,
+        tls_mode: TlsMode,
+        tls: Arc<rustls::ClientConfig>,
+    },
+}
+
+impl Endpoint {
+    /// XMPP domain sent as the stream's `to`.
+    pub fn domain(&self) -> &str {
+        match self {
+            Endpoint::WebSocket { domain, .. } | Endpoint::Tcp { domain, .. } => domain,
+        }
+    }
+}
+
+/// An open connection of either framing.
+#[derive(Debug)]
+pub enum Transport {
+    Tcp(tcp::TcpTransport),
+    /// Boxed because the WebSocket state is several times larger than the TCP one.
+    WebSocket(Box<websocket::WsTransport>),
+}
+
+impl Transport {
+    /// Opens the network connection (TCP, TLS for `wss://`, WebSocket
+    /// upgrade). No XMPP stream is open yet.
+    pub async fn connect(endpoint: &Endpoint) -> Result<Transport, BotError> {
+        match endpoint {
+            Endpoint::WebSocket { url, domain, tls } => {
+                websocket::WsTransport::connect(url, domain, tls.clone())
+                    .await
+                    .map(|ws| Transport::WebSocket(Box::new(ws)))
+            }
+            Endpoint::Tcp {
+                host, port, domain, ..
+            } => tcp::TcpTransport::connect(host, *port, domain)
+                .await
+                .map(Transport::Tcp),
+        }
+    }
+
+    /// Sends the opening stream header (`<stream:stream>` or `<open/>`).
+    pub async fn open_stream(&mut self) -> Result<(), BotError> {
+        match self {
+            Transport::Tcp(t) => t.open_stream().await,
+            Transport::WebSocket(t) => t.open_stream().await,
+        }
+    }
+
+    /// Sends one complete element.
+    pub async fn send(&mut self, xml: &str) -> Result<(), BotError> {
+        match self {
+            Transport::Tcp(t) => t.send(xml).await,
+            Transport::WebSocket(t) => t.send(xml).await,
+        }
+    }
+
+    /// Reads the next event; cancel-safe. A `<stream:error/>` from the
+    /// server is returned as [`BotError::StreamError`].
+    pub async fn next(&mut self) -> Result<StreamEvent, BotError> {
+        let event = match self {
+            Transport::Tcp(t) => t.next().await?,
+            Transport::WebSocket(t) => t.next().await?,
+        };
+        if let StreamEvent::Stanza(element) = &event
+            && element.is("error", NS_STREAM)
+        {
+            let condition = element
+                .first_child_name()
+                .unwrap_or("undefined-condition")
+                .to_owned();
+            return Err(BotError::StreamError { condition });
+        }
+        Ok(event)
+    }
+
+    /// Prepares the reader for the server's new stream header after a
+    /// stream restart (RFC 6120 sections 5.4.3.3 and 6.4.6).
+    pub fn restart(&mut self) {
+        if let Transport::Tcp(t) = self {
+            t.restart();
+        }
+    }
+
+    /// Ends the stream cleanly: sends the closing element, waits up to
+    /// [`CLOSE_WAIT`] for the server's, then closes the connection.
+    pub async fn close(&mut self) -> Result<(), BotError> {
+        match self {
+            Transport::Tcp(t) => t.close().await,
+            Transport::WebSocket(t) => t.close().await,
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! RFC 6120 client-to-server TCP transport with STARTTLS.
+//!
+//! The connection is one XML stream per direction. Received bytes go into a
+//! [`StreamSplitter`], which returns the server's header, each stanza, and the
+//! final `</stream:stream>`. STARTTLS (RFC 6120 section 5) replaces the
+//! plain socket with a TLS session on the same socket, after which both
+//! sides start new streams; the splitter is replaced then, because nothing
+//! sent in plaintext may survive the upgrade.
+
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use crate::error::BotError;
+use crate::transport::{CLOSE_WAIT, StreamEvent};
+use crate::xml::{Element, Frame, Scope, StreamSplitter};
+
+/// Bytes read from the socket per read call.
+const READ_CHUNK: usize = 4096;
+
+/// The socket, plain or wrapped in TLS.
+enum Io {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    /// Placeholder while STARTTLS moves the socket into the TLS session; a
+    /// failed handshake leaves it here and the connection unusable.
+    Upgrading,
+}
+
+/// A c2s connection with its read buffer.
+pub struct TcpTransport {
+    io: Io,
+    /// Buffered bytes and scanner state; kept here so that a cancelled
+    /// `next` loses nothing.
+    splitter: StreamSplitter,
+    read_chunk: Box<[u8; READ_CHUNK]>,
+    domain: String,
+}
+
+impl std::fmt::Debug for TcpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tls = matches!(self.io, Io::Tls(_));
+        f.debug_struct("TcpTransport")
+            .field("domain", &self.domain)
+            .field("tls", &tls)
+            .finish()
+    }
+}
+
+impl TcpTransport {
+    /// Opens the TCP connection.
+    pub async fn connect(host: &str, port: u16, domain: &str) -> Result<TcpTransport, BotError> {
+        let stream = TcpStream::connect((host, port)).await.map_err(|err| {
+            if err.kind() == std::io::ErrorKind::ConnectionRefused {
+                BotError::Refused {
+                    addr: format!("{host}:{port}"),
+                }
+            } else {
+                BotError::Io(err)
+            }
+        })?;
+        // Stanzas are small and latency is what the bots measure.
+        stream.set_nodelay(true)?;
+        Ok(TcpTransport {
+            io: Io::Plain(stream),
+            splitter: StreamSplitter::default(),
+            read_chunk: Box::new([0; READ_CHUNK]),
+            domain: domain.to_owned(),
+        })
+    }
+
+    pub async fn open_stream(&mut self) -> Result<(), BotError> {
+        let header = format!(
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+             xmlns:stream='http://etherx.jabber.org/streams' to='{}' version='1.0'>",
+            crate::xml::escape(&self.domain)
+        );
+        self.send(&header).await
+    }
+
+    pub async fn send(&mut self, xml: &str) -> Result<(), BotError> {
+        match &mut self.io {
+            Io::Plain(stream) => stream.write_all(xml.as_bytes()).await?,
+            Io::Tls(stream) => {
+                stream.write_all(xml.as_bytes()).await?;
+                // rustls buffers records until flushed.
+                stream.flush().await?;
+            }
+            Io::Upgrading => return Err(BotError::Closed),
+        }
+        Ok(())
+    }
+
+    /// Reads until the splitter yields an event; cancel-safe because bytes
+    /// are moved into the splitter only after a read completes.
+    pub async fn next(&mut self) -> Result<StreamEvent, BotError> {
+        loop {
+            if let Some(frame) = self.splitter.next_frame()? {
+                return match frame {
+                    Frame::Header(_) => Ok(StreamEvent::Header),
+                    Frame::Stanza(text) => Ok(StreamEvent::Stanza(Element::parse(
+                        &text,
+                        &Scope::client_stream(),
+                    )?)),
+                    Frame::End => Ok(StreamEvent::End),
+                };
+            }
+
+            let chunk = &mut self.read_chunk[..];
+            let read = match &mut self.io {
+                Io::Plain(stream) => stream.read(chunk).await?,
+                Io::Tls(stream) => stream.read(chunk).await?,
+                Io::Upgrading => return Err(BotError::Closed),
+            };
+            if read == 0 {
+                return Err(BotError::Closed);
+            }
+            self.splitter.push(&self.read_chunk[..read]);
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.splitter.restart();
+    }
+
+    /// Runs the TLS handshake on the socket after the server's `<proceed/>`.
+    pub async fn upgrade_to_tls(
+        &mut self,
+        config: Arc<rustls::ClientConfig>,
+    ) -> Result<(), BotError> {
+        // Bytes after <proceed/> would have arrived in plaintext, which the
+        // TLS session must not accept as its own (RFC 6120 section 5.4.3.3).
+        if self.splitter.buffered() > 0 {
+            return Err(BotError::Unexpected {
+                expected: "TLS handshake",
+                got: "plaintext after <proceed/>".to_owned(),
+            });
+        }
+        let server_name =
+            rustls::pki_types::ServerName::try_from(self.domain.clone()).map_err(|_| {
+                BotError::TlsServerName {
+                    name: self.domain.clone(),
+                }
+            })?;
+
+        let Io::Plain(stream) = std::mem::replace(&mut self.io, Io::Upgrading) else {
+            return Err(BotError::Unexpected {
+                expected: "plain socket",
+                got: "TLS already active".to_owned(),
+            });
+        };
+        let connector = tokio_rustls::TlsConnector::from(config);
+        let tls = connector
+            .connect(server_name, stream)
+            .await
+            .map_err(BotError::TlsHandshake)?;
+
+        self.io = Io::Tls(Box::new(tls));
+        self.splitter = StreamSplitter::default();
+        Ok(())
+    }
+
+    pub async fn close(&mut self) -> Result<(), BotError> {
+        self.send("</stream:stream>").await?;
+
+        // The server replies with its own end tag; anything else that is
+        // still in flight is read and dropped.
+        let drain = async {
+            loop {
+                match self.next().await {
+                    Ok(StreamEvent::End) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_WAIT, drain).await;
+
+        match &mut self.io {
+            Io::Plain(stream) => stream.shutdown().await?,
+            Io::Tls(stream) => stream.shutdown().await?,
+            Io::Upgrading => {}
+        }
+        Ok(())
+    }
+}

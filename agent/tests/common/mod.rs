@@ -1,0 +1,152 @@
+//! Helpers shared by the integration tests: an in-process agent on port 0,
+//! request templates for a local Prosody, and a bounded stream reader.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use xmppload_agent::testing::Prosody;
+use xmppload_agent::{AgentConfig, serve};
+use xmppload_proto::v1::bot_agent_client::BotAgentClient;
+use xmppload_proto::v1::{GroupReport, RunGroupRequest, TlsMode, Transport};
+
+/// Upper bound on one RunGroup stream in these tests.
+pub const STREAM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An agent serving on a loopback port, stopped on drop.
+pub struct TestAgent {
+    pub client: BotAgentClient<Channel>,
+    shutdown: CancellationToken,
+}
+
+impl Drop for TestAgent {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Starts the agent on port 0 and connects a gRPC client to it.
+pub async fn start_agent() -> TestAgent {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let config = AgentConfig {
+        name: "test-agent".to_owned(),
+    };
+    tokio::spawn(serve(listener, config, shutdown.clone()));
+    let client = BotAgentClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    TestAgent { client, shutdown }
+}
+
+/// Builds a valid WebSocket request for `count` bots in `room` of the given server,
+/// starting shortly after now. Times are short so tests stay fast.
+pub fn websocket_request(
+    prosody: &Prosody,
+    group: &str,
+    room: &str,
+    count: u32,
+) -> RunGroupRequest {
+    RunGroupRequest {
+        protocol_version: xmppload_proto::PROTOCOL_VERSION,
+        group: group.to_owned(),
+        transport: Transport::Websocket as i32,
+        websocket_url: prosody.websocket_url(),
+        host: String::new(),
+        port: 0,
+        domain: prosody.domain().to_owned(),
+        tls: TlsMode::Unspecified as i32,
+        accept_invalid_certs: false,
+        room: format!("{room}@{}", prosody.muc_domain()),
+        index_offset: 0,
+        index_stride: 1,
+        count,
+        start_at_unix_micros: xmppload_proto::unix_micros_now() + 300_000,
+        join_rate: 20.0,
+        talk_after_ms: 1500,
+        talk_rate: 5.0,
+        talk_duration_ms: 1000,
+        leave_after_ms: 4000,
+        body_bytes: 120,
+        stream_management: false,
+        connect_timeout_ms: 5000,
+        join_timeout_ms: 5000,
+        deadline_ms: 20_000,
+    }
+}
+
+/// Builds the same request for bots over a plain c2s connection.
+pub fn c2s_request(prosody: &Prosody, group: &str, room: &str, count: u32) -> RunGroupRequest {
+    let c2s = prosody.c2s_addr();
+    RunGroupRequest {
+        transport: Transport::C2s as i32,
+        websocket_url: String::new(),
+        host: c2s.ip().to_string(),
+        port: u32::from(c2s.port()),
+        tls: TlsMode::None as i32,
+        ..websocket_request(prosody, group, room, count)
+    }
+}
+
+/// Messages each bot of a request sends: one per 1/talk_rate within talk_duration.
+pub fn messages_per_bot(request: &RunGroupRequest) -> u64 {
+    (request.talk_duration_ms as f64 / 1000.0 * request.talk_rate).ceil() as u64
+}
+
+/// Runs a group and collects every report until the final one.
+pub async fn run_group(
+    client: &mut BotAgentClient<Channel>,
+    request: RunGroupRequest,
+) -> Vec<GroupReport> {
+    let collect = async {
+        let mut stream = client.run_group(request).await.unwrap().into_inner();
+        let mut reports = Vec::new();
+        while let Some(report) = stream.message().await.unwrap() {
+            let done = report.done;
+            reports.push(report);
+            if done {
+                break;
+            }
+        }
+        reports
+    };
+    tokio::time::timeout(STREAM_TIMEOUT, collect)
+        .await
+        .expect("RunGroup stream did not finish in time")
+}
+
+/// Number of errors of one kind in a report.
+pub fn errors_of(report: &GroupReport, kind: &str) -> u64 {
+    let counters = report.counters.as_ref().unwrap();
+    counters
+        .errors
+        .iter()
+        .filter(|e| e.kind == kind)
+        .map(|e| e.count)
+        .sum()
+}
+
+/// Sum of the sample counts of all interval histograms in the reports.
+pub fn histogram_count(reports: &[GroupReport]) -> u64 {
+    use hdrhistogram::serialization::Deserializer;
+    let mut deserializer = Deserializer::new();
+    reports
+        .iter()
+        .map(|report| {
+            let histogram: hdrhistogram::Histogram<u64> = deserializer
+                .deserialize(&mut &report.latency_histogram[..])
+                .unwrap();
+            histogram.len()
+        })
+        .sum()
+}
+
+/// Prints the Prosody log, for failing tests.
+pub fn dump_log(prosody: &Prosody) {
+    if let Ok(log) = std::fs::read_to_string(prosody.log_path()) {
+        eprintln!("--- prosody log ---\n{log}");
+    }
+}
