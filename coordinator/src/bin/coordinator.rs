@@ -1,0 +1,102 @@
+//! `coordinator`: runs a scenario against bot agents and a monitor agent.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+use xmppload_coordinator::report;
+use xmppload_coordinator::run::{run, RunOptions};
+use xmppload_coordinator::scenario::Overrides;
+
+/// Drives a distributed XMPP load test and writes its results.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario file and write results/NN/ as the run goes.
+    Run {
+        /// Scenario file (TOML), for example scenarios/30-websocket-vs-c2s.toml.
+        scenario: PathBuf,
+        /// Folder under which the next free numbered results folder is created.
+        #[arg(long, default_value = "results")]
+        results_dir: PathBuf,
+        /// gRPC address of a bot agent (http://HOST:PORT); repeat for several.
+        /// Replaces the scenario's [agents] addresses. Default: the scenario's list.
+        #[arg(long = "agent", value_name = "ADDRESS")]
+        agents: Vec<String>,
+        /// gRPC address of the monitor agent (http://HOST:PORT).
+        /// Default: [monitor] address of the scenario.
+        #[arg(long, value_name = "ADDRESS")]
+        monitor: Option<String>,
+    },
+    /// Rebuild report.md and the graphs of a results folder from its data files.
+    Report {
+        /// A results folder, for example results/01.
+        dir: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+
+    match Cli::parse().command {
+        Command::Run {
+            scenario,
+            results_dir,
+            agents,
+            monitor,
+        } => {
+            let stop = CancellationToken::new();
+            let on_interrupt = stop.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    tracing::warn!("interrupted: stopping the bots and writing the report");
+                    on_interrupt.cancel();
+                }
+            });
+
+            let options = RunOptions {
+                scenario,
+                results_root: results_dir,
+                overrides: Overrides { agents, monitor },
+            };
+            match run(options, stop).await {
+                Ok(outcome) => {
+                    println!("results: {}", outcome.dir.display());
+                    println!("report:  {}", outcome.dir.join("report.md").display());
+                    println!("graph:   {}", outcome.dir.join("monitor_server.png").display());
+                    if outcome.stopped_early {
+                        eprintln!("the run was stopped before its timeline ended");
+                        return ExitCode::from(130);
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Report { dir } => match report::build_outputs(&dir) {
+            Ok(()) => {
+                println!("report: {}", dir.join("report.md").display());
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}

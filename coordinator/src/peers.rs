@@ -1,0 +1,178 @@
+//! Connecting to bot agents and the monitor agent.
+//!
+//! Each peer is reached over gRPC, greeted with `Hello` (protocol version
+//! check) and measured with a few `Clock` round trips, all before the run
+//! starts, so an unreachable or mismatched peer stops the run up front.
+
+use std::time::Duration;
+
+use tonic::transport::{Channel, Endpoint};
+use xmppload_proto::v1::bot_agent_client::BotAgentClient;
+use xmppload_proto::v1::monitor_client::MonitorClient;
+use xmppload_proto::v1::{ClockRequest, HelloRequest, HelloResponse};
+use xmppload_proto::PROTOCOL_VERSION;
+
+use crate::clock::{self, ClockOffset};
+use crate::results::run_info::PeerInfo;
+
+/// Bound on reaching a peer; a peer on a healthy network answers in
+/// milliseconds, so waiting longer only delays the error.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Round trips used for each clock offset estimate.
+const CLOCK_ROUNDS: usize = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("invalid {role} address `{address}`: {reason}")]
+    Address {
+        role: &'static str,
+        address: String,
+        reason: String,
+    },
+    #[error("cannot reach {role} at {address}: {reason}; check that it runs and listens there")]
+    Unreachable {
+        role: &'static str,
+        address: String,
+        reason: String,
+    },
+    #[error("{role} at {address} rejected the coordinator: {status}")]
+    Rejected {
+        role: &'static str,
+        address: String,
+        status: tonic::Status,
+    },
+}
+
+/// A connected bot agent.
+#[derive(Clone)]
+pub struct AgentPeer {
+    pub info: PeerInfo,
+    pub client: BotAgentClient<Channel>,
+    pub clock: ClockOffset,
+}
+
+/// The connected monitor agent.
+#[derive(Clone)]
+pub struct MonitorPeer {
+    pub info: PeerInfo,
+    pub client: MonitorClient<Channel>,
+    pub clock: ClockOffset,
+}
+
+async fn channel(role: &'static str, address: &str) -> Result<Channel, PeerError> {
+    let endpoint = Endpoint::from_shared(address.to_string()).map_err(|err| PeerError::Address {
+        role,
+        address: address.to_string(),
+        reason: err.to_string(),
+    })?;
+    endpoint
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .map_err(|err| PeerError::Unreachable {
+            role,
+            address: address.to_string(),
+            reason: error_chain(&err),
+        })
+}
+
+fn hello_request() -> HelloRequest {
+    HelloRequest {
+        protocol_version: PROTOCOL_VERSION,
+        coordinator: hostname(),
+    }
+}
+
+fn peer_info(address: &str, hello: HelloResponse, clock: ClockOffset) -> PeerInfo {
+    PeerInfo {
+        name: hello.name,
+        address: address.to_string(),
+        version: hello.version,
+        cores: hello.cores,
+        fd_limit: hello.fd_limit,
+        clock_offset_micros: clock.offset_micros,
+        clock_uncertainty_micros: clock.uncertainty_micros,
+    }
+}
+
+/// Connects to a bot agent, checks its protocol version and measures its clock.
+pub async fn connect_agent(address: &str) -> Result<AgentPeer, PeerError> {
+    const ROLE: &str = "bot agent";
+    let rejected = |status| PeerError::Rejected {
+        role: ROLE,
+        address: address.to_string(),
+        status,
+    };
+
+    let mut client = BotAgentClient::new(channel(ROLE, address).await?);
+    let hello = client.hello(hello_request()).await.map_err(rejected)?.into_inner();
+    check_peer_version(ROLE, address, hello.protocol_version)?;
+
+    let clock = clock::estimate(CLOCK_ROUNDS, || {
+        let mut client = client.clone();
+        async move { Ok(client.clock(ClockRequest {}).await?.into_inner().unix_micros) }
+    })
+    .await
+    .map_err(rejected)?;
+
+    Ok(AgentPeer {
+        info: peer_info(address, hello, clock),
+        client,
+        clock,
+    })
+}
+
+/// Connects to the monitor agent, checks its protocol version and measures its clock.
+pub async fn connect_monitor(address: &str) -> Result<MonitorPeer, PeerError> {
+    const ROLE: &str = "monitor agent";
+    let rejected = |status| PeerError::Rejected {
+        role: ROLE,
+        address: address.to_string(),
+        status,
+    };
+
+    let mut client = MonitorClient::new(channel(ROLE, address).await?);
+    let hello = client.hello(hello_request()).await.map_err(rejected)?.into_inner();
+    check_peer_version(ROLE, address, hello.protocol_version)?;
+
+    let clock = clock::estimate(CLOCK_ROUNDS, || {
+        let mut client = client.clone();
+        async move { Ok(client.clock(ClockRequest {}).await?.into_inner().unix_micros) }
+    })
+    .await
+    .map_err(rejected)?;
+
+    Ok(MonitorPeer {
+        info: peer_info(address, hello, clock),
+        client,
+        clock,
+    })
+}
+
+fn check_peer_version(role: &'static str, address: &str, version: u32) -> Result<(), PeerError> {
+    xmppload_proto::check_version(version).map_err(|status| PeerError::Rejected {
+        role,
+        address: address.to_string(),
+        status,
+    })
+}
+
+/// Joins an error and its sources into one line; tonic's transport error
+/// alone only says "transport error".
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .unwrap_or_else(|_| "coordinator".to_string())
+}

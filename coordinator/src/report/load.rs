@@ -1,0 +1,334 @@
+//! Reading and validating a results folder.
+//!
+//! `run.json` is required. Each CSV file may be missing or empty, because a
+//! run that failed early leaves only some of them, but every row present must
+//! be valid: a bad row is reported with its file and line.
+
+use std::fs::File;
+use std::io::ErrorKind;
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::data::{
+    BotsReport, LatencyReport, MonitorSample, Phase, PhaseWindow, RunData, decode_histogram,
+};
+use super::error::{ReportError, RowProblem};
+use crate::results::run_info::RunInfo;
+
+pub const RUN_JSON: &str = "run.json";
+pub const MONITOR_CSV: &str = "monitor.csv";
+pub const BOTS_CSV: &str = "bots.csv";
+pub const LATENCY_CSV: &str = "latency.csv";
+pub const PHASES_CSV: &str = "phases.csv";
+
+const MONITOR_COLUMNS: &[&str] = &[
+    "t_s",
+    "process",
+    "pid",
+    "cpu_percent",
+    "rss_bytes",
+    "host_cpu_percent",
+    "gap",
+];
+const BOTS_COLUMNS: &[&str] = &[
+    "t_s",
+    "agent",
+    "group",
+    "connecting",
+    "connected",
+    "joined",
+    "connect_attempts",
+    "connected_total",
+    "joined_total",
+    "left_total",
+    "failed_total",
+    "messages_sent",
+    "messages_received",
+    "reflections",
+    "stanzas_received",
+    "late_sends",
+    "errors",
+];
+const LATENCY_COLUMNS: &[&str] = &["t_s", "agent", "group", "count", "histogram"];
+const PHASES_COLUMNS: &[&str] = &["group", "phase", "start_s", "end_s"];
+
+/// Reads `run.json` and the CSV files of the results folder `dir`.
+pub fn load(dir: &Path) -> Result<RunData, ReportError> {
+    let run = read_run_info(dir)?;
+    let mut missing_files = Vec::new();
+
+    let monitor = read_csv(
+        dir,
+        MONITOR_CSV,
+        MONITOR_COLUMNS,
+        &mut missing_files,
+        monitor_sample,
+    )?;
+    let bots = read_csv(dir, BOTS_CSV, BOTS_COLUMNS, &mut missing_files, bots_report)?;
+    let latency = read_csv(
+        dir,
+        LATENCY_CSV,
+        LATENCY_COLUMNS,
+        &mut missing_files,
+        latency_report,
+    )?;
+    let phases = read_csv(
+        dir,
+        PHASES_CSV,
+        PHASES_COLUMNS,
+        &mut missing_files,
+        phase_window,
+    )?;
+
+    Ok(RunData {
+        dir: dir.to_path_buf(),
+        run,
+        monitor,
+        bots,
+        latency,
+        phases,
+        missing_files,
+    })
+}
+
+fn read_run_info(dir: &Path) -> Result<RunInfo, ReportError> {
+    let path = dir.join(RUN_JSON);
+    let text = std::fs::read_to_string(&path).map_err(|source| ReportError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| ReportError::RunJson { path, source })
+}
+
+/// Reads one CSV file row by row, deserializing each row as `R` by header
+/// name and validating it into `T`. A missing file is recorded in `missing`
+/// and yields no rows, and so does a file without even a header line.
+fn read_csv<R, T>(
+    dir: &Path,
+    file_name: &'static str,
+    columns: &[&'static str],
+    missing: &mut Vec<&'static str>,
+    convert: fn(R, u64) -> Result<T, RowProblem>,
+) -> Result<Vec<T>, ReportError>
+where
+    R: DeserializeOwned,
+{
+    let path = dir.join(file_name);
+    let file = match File::open(&path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == ErrorKind::NotFound => {
+            missing.push(file_name);
+            return Ok(Vec::new());
+        }
+        Err(source) => return Err(ReportError::Read { path, source }),
+    };
+    let csv_error = |line: Option<u64>, source: csv::Error| ReportError::Csv {
+        path: path.clone(),
+        line,
+        source,
+    };
+
+    let mut reader = csv::Reader::from_reader(file);
+    let headers = reader.headers().map_err(|e| csv_error(Some(1), e))?.clone();
+    if headers.is_empty() {
+        return Ok(Vec::new());
+    }
+    for &column in columns {
+        if !headers.iter().any(|header| header == column) {
+            return Err(ReportError::MissingColumn {
+                path: path.clone(),
+                column,
+                expected: columns.join(","),
+            });
+        }
+    }
+
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map(|p| p.line());
+            csv_error(line, e)
+        })?;
+        let line = record.position().map_or(0, |p| p.line());
+        let raw: R = record
+            .deserialize(Some(&headers))
+            .map_err(|e| csv_error(Some(line), e))?;
+        let row = convert(raw, line).map_err(|problem| ReportError::InvalidRow {
+            path: path.clone(),
+            line,
+            problem,
+        })?;
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+fn finite(field: &'static str, value: f64) -> Result<f64, RowProblem> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(RowProblem::NotFinite { field, value })
+    }
+}
+
+#[derive(Deserialize)]
+struct MonitorRecord {
+    t_s: f64,
+    process: String,
+    pid: u32,
+    cpu_percent: f64,
+    rss_bytes: u64,
+    host_cpu_percent: f64,
+    gap: String,
+}
+
+fn monitor_sample(raw: MonitorRecord, _line: u64) -> Result<MonitorSample, RowProblem> {
+    let gap = match raw.gap.as_str() {
+        "true" | "1" => true,
+        "false" | "0" => false,
+        _ => return Err(RowProblem::InvalidGap(raw.gap)),
+    };
+    Ok(MonitorSample {
+        t_s: finite("t_s", raw.t_s)?,
+        process: raw.process,
+        pid: raw.pid,
+        cpu_percent: finite("cpu_percent", raw.cpu_percent)?,
+        rss_bytes: raw.rss_bytes,
+        host_cpu_percent: finite("host_cpu_percent", raw.host_cpu_percent)?,
+        gap,
+    })
+}
+
+#[derive(Deserialize)]
+struct BotsRecord {
+    t_s: f64,
+    agent: String,
+    group: String,
+    connecting: u32,
+    connected: u32,
+    joined: u32,
+    connect_attempts: u64,
+    connected_total: u64,
+    joined_total: u64,
+    left_total: u64,
+    failed_total: u64,
+    messages_sent: u64,
+    messages_received: u64,
+    reflections: u64,
+    stanzas_received: u64,
+    late_sends: u64,
+    errors: String,
+}
+
+fn bots_report(raw: BotsRecord, _line: u64) -> Result<BotsReport, RowProblem> {
+    Ok(BotsReport {
+        t_s: finite("t_s", raw.t_s)?,
+        agent: raw.agent,
+        group: raw.group,
+        connecting: raw.connecting,
+        connected: raw.connected,
+        joined: raw.joined,
+        connect_attempts: raw.connect_attempts,
+        connected_total: raw.connected_total,
+        joined_total: raw.joined_total,
+        left_total: raw.left_total,
+        failed_total: raw.failed_total,
+        messages_sent: raw.messages_sent,
+        messages_received: raw.messages_received,
+        reflections: raw.reflections,
+        stanzas_received: raw.stanzas_received,
+        late_sends: raw.late_sends,
+        errors: parse_error_counts(&raw.errors)?,
+    })
+}
+
+/// Parses `kind=count` pairs joined by `;`. An empty field means no errors.
+fn parse_error_counts(text: &str) -> Result<Vec<(String, u64)>, RowProblem> {
+    let mut counts = Vec::new();
+    for entry in text.split(';').filter(|entry| !entry.is_empty()) {
+        let invalid = || RowProblem::InvalidErrorEntry(entry.to_owned());
+        let (kind, count) = entry.split_once('=').ok_or_else(invalid)?;
+        let count: u64 = count.trim().parse().map_err(|_| invalid())?;
+        if kind.trim().is_empty() {
+            return Err(invalid());
+        }
+        counts.push((kind.trim().to_owned(), count));
+    }
+    Ok(counts)
+}
+
+#[derive(Deserialize)]
+struct LatencyRecord {
+    t_s: f64,
+    agent: String,
+    group: String,
+    count: u64,
+    histogram: String,
+}
+
+fn latency_report(raw: LatencyRecord, line: u64) -> Result<LatencyReport, RowProblem> {
+    let encoded_histogram = BASE64.decode(raw.histogram.trim())?;
+    // Decoding once here reports a corrupt histogram with its line. The
+    // report decodes it again when it merges a window.
+    decode_histogram(&encoded_histogram)?;
+    Ok(LatencyReport {
+        line,
+        t_s: finite("t_s", raw.t_s)?,
+        agent: raw.agent,
+        group: raw.group,
+        count: raw.count,
+        encoded_histogram,
+    })
+}
+
+#[derive(Deserialize)]
+struct PhaseRecord {
+    group: String,
+    phase: String,
+    start_s: f64,
+    end_s: f64,
+}
+
+fn phase_window(raw: PhaseRecord, _line: u64) -> Result<PhaseWindow, RowProblem> {
+    let phase = Phase::parse(&raw.phase).ok_or(RowProblem::UnknownPhase(raw.phase))?;
+    let start_s = finite("start_s", raw.start_s)?;
+    let end_s = finite("end_s", raw.end_s)?;
+    if end_s < start_s {
+        return Err(RowProblem::PhaseEndsBeforeStart { start_s, end_s });
+    }
+    Ok(PhaseWindow {
+        group: raw.group,
+        phase,
+        start_s,
+        end_s,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Error counts parse from `kind=count;...` and an empty field is no errors.
+    #[test]
+    fn error_counts_parse() {
+        let parsed = parse_error_counts("timeout=3;refused=1").expect("valid entries");
+        assert_eq!(
+            parsed,
+            vec![("timeout".to_owned(), 3), ("refused".to_owned(), 1)]
+        );
+        assert!(parse_error_counts("").expect("empty field").is_empty());
+    }
+
+    /// An entry without `=` or with a non-numeric count is rejected by name.
+    #[test]
+    fn error_counts_reject_malformed() {
+        for text in ["timeout", "timeout=x", "=4"] {
+            let error = parse_error_counts(text).expect_err(text);
+            assert!(error.to_string().contains(text), "{error}");
+        }
+    }
+}

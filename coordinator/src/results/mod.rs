@@ -1,0 +1,9 @@
+//! The results folder of one run, written as the run goes.
+//!
+//! Every CSV row is flushed when written, so a run that is killed still
+//! leaves its data behind; the layout is documented in `results/README.md`.
+
+pub mod run_info;
+mod writer;
+
+pub use writer::{ResultsDir, ResultsError};

@@ -1,0 +1,69 @@
+//! `run.json`: what was run, where, and how each peer's clock relates to ours.
+
+use serde::{Deserialize, Serialize};
+
+/// Contents of `run.json`. Written when the run starts and rewritten as
+/// peers and groups are added and when the run ends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub scenario_name: String,
+    pub scenario_path: String,
+    /// Coordinator clock at the run's time zero (`t_s = 0` in every CSV).
+    pub started_unix_micros: i64,
+    /// Set when the run ends, by itself or by being stopped.
+    pub finished_unix_micros: Option<i64>,
+    pub monitor: Option<PeerInfo>,
+    /// Processes the monitor watches, by the label used in `monitor.csv`.
+    pub monitored_processes: Vec<String>,
+    pub monitor_interval_ms: u32,
+    pub agents: Vec<PeerInfo>,
+    pub groups: Vec<GroupInfo>,
+}
+
+/// A bot agent or the monitor agent as the coordinator found it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerInfo {
+    /// Name the peer reported in `Hello`.
+    pub name: String,
+    /// gRPC address the coordinator connected to.
+    pub address: String,
+    pub version: String,
+    pub cores: u32,
+    pub fd_limit: u64,
+    /// Peer clock minus coordinator clock, in microseconds.
+    pub clock_offset_micros: i64,
+    /// Half the best round trip: the true offset lies within
+    /// `clock_offset_micros ± clock_uncertainty_micros`.
+    pub clock_uncertainty_micros: i64,
+}
+
+/// One bot group of the timeline with every setting that changes what the
+/// server has to do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupInfo {
+    pub name: String,
+    /// `websocket` or `c2s`.
+    pub transport: String,
+    /// `none`, `starttls` or `starttls-required`.
+    pub tls: String,
+    pub stream_management: bool,
+    pub bots: u32,
+    /// Bare JID of the MUC room.
+    pub room: String,
+    pub join_rate: f64,
+    pub talk_after_s: f64,
+    pub talk_rate: f64,
+    pub talk_duration_s: f64,
+    pub leave_after_s: f64,
+    pub body_bytes: u32,
+    /// Seconds since run start at which the first bot was scheduled.
+    pub scheduled_start_s: f64,
+    pub placement: Vec<Placement>,
+}
+
+/// Bots of a group given to one agent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Placement {
+    pub agent: String,
+    pub bots: u32,
+}

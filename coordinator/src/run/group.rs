@@ -1,0 +1,394 @@
+//! One bot group: split over the agents, started at one instant, streamed
+//! back into `bots.csv` and `latency.csv`, closed with its phases.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use futures::future::join_all;
+use hdrhistogram::serialization::Deserializer;
+use hdrhistogram::Histogram;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+use xmppload_proto::v1::{GroupReport, PhaseTimes, RunGroupRequest, TlsMode, Transport};
+use xmppload_proto::{unix_micros_now, PROTOCOL_VERSION};
+
+use super::{seconds_since, GROUP_GRACE};
+use crate::peers::AgentPeer;
+use crate::progress::Progress;
+use crate::results::run_info::{GroupInfo, Placement};
+use crate::results::{ResultsDir, ResultsError};
+use crate::scenario::{self, GroupSpec, Server};
+
+/// Time between sending the requests and the first arrival, so that every
+/// agent has its request before its first bot is due.
+const START_LEAD: Duration = Duration::from_secs(1);
+
+/// How one agent's slice ended.
+struct SliceOutcome {
+    agent: String,
+    /// Phase times on the coordinator's clock, zero where absent.
+    phases: PhaseTimes,
+    /// False when the stream broke off before the final report.
+    done: bool,
+}
+
+/// Runs a group to its end and records its placement through `record` as
+/// soon as it is known.
+#[allow(clippy::too_many_arguments)]
+pub async fn run(
+    spec: &GroupSpec,
+    server: &Server,
+    agents: &[AgentPeer],
+    results: &Arc<ResultsDir>,
+    started: i64,
+    progress: &Progress,
+    stop: &CancellationToken,
+    record: impl FnOnce(GroupInfo) -> Result<(), ResultsError>,
+) -> Result<(), ResultsError> {
+    let start_at = unix_micros_now() + START_LEAD.as_micros() as i64;
+    let slices = split(spec.bots, agents.len());
+
+    let info = GroupInfo {
+        name: spec.name.clone(),
+        transport: spec.transport.as_str().to_string(),
+        tls: server.tls.as_str().to_string(),
+        stream_management: spec.stream_management,
+        bots: spec.bots,
+        room: spec.room.clone(),
+        join_rate: spec.join_rate,
+        talk_after_s: spec.talk_after.as_secs_f64(),
+        talk_rate: spec.talk_rate,
+        talk_duration_s: spec.talk_duration.as_secs_f64(),
+        leave_after_s: spec.leave_after.as_secs_f64(),
+        body_bytes: spec.body_bytes,
+        scheduled_start_s: seconds_since(started, start_at),
+        placement: agents
+            .iter()
+            .zip(&slices)
+            .filter(|(_, slice)| slice.count > 0)
+            .map(|(agent, slice)| Placement {
+                agent: agent.info.name.clone(),
+                bots: slice.count,
+            })
+            .collect(),
+    };
+    info!(
+        group = %spec.name,
+        transport = %info.transport,
+        tls = %info.tls,
+        stream_management = info.stream_management,
+        bots = info.bots,
+        join_rate = info.join_rate,
+        talk_rate = info.talk_rate,
+        placement = ?info.placement.iter().map(|p| format!("{}={}", p.agent, p.bots)).collect::<Vec<_>>(),
+        "starting group"
+    );
+    record(info)?;
+
+    let bound = spec.deadline() + START_LEAD + GROUP_GRACE;
+    let streams = agents.iter().zip(&slices).filter(|(_, slice)| slice.count > 0).map(
+        |(agent, slice)| {
+            let request = request(spec, server, slice, agent.clock.to_peer(start_at));
+            let stream = stream_slice(agent, request, results, started, progress, stop);
+            async move {
+                match tokio::time::timeout(bound, stream).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => {
+                        warn!(agent = %agent.info.name, group = %spec.name, "group did not end within its bound; giving up on this agent");
+                        SliceOutcome {
+                            agent: agent.info.name.clone(),
+                            phases: PhaseTimes::default(),
+                            done: false,
+                        }
+                    }
+                }
+            }
+        },
+    );
+    let outcomes = join_all(streams).await;
+
+    for outcome in outcomes.iter().filter(|outcome| !outcome.done) {
+        warn!(agent = %outcome.agent, group = %spec.name, "agent did not finish its slice; its counters stop at the last report");
+    }
+    let merged = merge_phases(outcomes.iter().map(|outcome| &outcome.phases));
+    for (phase, first, last) in [
+        ("join", merged.join_first_unix_micros, merged.join_last_unix_micros),
+        ("talk", merged.talk_first_unix_micros, merged.talk_last_unix_micros),
+        ("leave", merged.leave_first_unix_micros, merged.leave_last_unix_micros),
+    ] {
+        if first == 0 || last == 0 {
+            continue;
+        }
+        results.append_phase([
+            spec.name.clone(),
+            phase.to_string(),
+            format!("{:.3}", seconds_since(started, first)),
+            format!("{:.3}", seconds_since(started, last)),
+        ])?;
+    }
+    info!(group = %spec.name, "group finished");
+    Ok(())
+}
+
+/// Global bot indices of one agent: `offset + k * stride` for k < count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slice {
+    offset: u32,
+    stride: u32,
+    count: u32,
+}
+
+/// Deals the bots out to the agents in turn, so that every agent's
+/// arrivals are spread over the whole join phase and the group's arrival
+/// rate stays even.
+fn split(bots: u32, agents: usize) -> Vec<Slice> {
+    let agents = u32::try_from(agents.max(1)).unwrap_or(u32::MAX);
+    (0..agents)
+        .map(|index| Slice {
+            offset: index,
+            stride: agents,
+            count: bots / agents + u32::from(index < bots % agents),
+        })
+        .collect()
+}
+
+fn request(spec: &GroupSpec, server: &Server, slice: &Slice, start_at_peer: i64) -> RunGroupRequest {
+    let (host, port) = server.c2s.clone().unwrap_or_default();
+    RunGroupRequest {
+        protocol_version: PROTOCOL_VERSION,
+        group: spec.name.clone(),
+        transport: match spec.transport {
+            scenario::Transport::WebSocket => Transport::Websocket,
+            scenario::Transport::C2s => Transport::C2s,
+        } as i32,
+        websocket_url: server.websocket_url.clone().unwrap_or_default(),
+        host,
+        port: u32::from(port),
+        domain: server.domain.clone(),
+        tls: match server.tls {
+            scenario::TlsMode::None => TlsMode::None,
+            scenario::TlsMode::Starttls => TlsMode::StarttlsIfOffered,
+            scenario::TlsMode::StarttlsRequired => TlsMode::StarttlsRequired,
+        } as i32,
+        accept_invalid_certs: server.accept_invalid_certs,
+        room: spec.room.clone(),
+        index_offset: slice.offset,
+        index_stride: slice.stride,
+        count: slice.count,
+        start_at_unix_micros: start_at_peer,
+        join_rate: spec.join_rate,
+        talk_after_ms: millis(spec.talk_after),
+        talk_rate: spec.talk_rate,
+        talk_duration_ms: millis(spec.talk_duration),
+        leave_after_ms: millis(spec.leave_after),
+        body_bytes: spec.body_bytes,
+        stream_management: spec.stream_management,
+        connect_timeout_ms: millis(spec.connect_timeout),
+        join_timeout_ms: millis(spec.join_timeout),
+        deadline_ms: millis(spec.deadline()),
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Reads one agent's reports until its final one, writing each as it comes.
+async fn stream_slice(
+    agent: &AgentPeer,
+    request: RunGroupRequest,
+    results: &ResultsDir,
+    started: i64,
+    progress: &Progress,
+    stop: &CancellationToken,
+) -> SliceOutcome {
+    let group = request.group.clone();
+    let mut outcome = SliceOutcome {
+        agent: agent.info.name.clone(),
+        phases: PhaseTimes::default(),
+        done: false,
+    };
+
+    let mut client = agent.client.clone();
+    let mut stream = match client.run_group(request).await {
+        Ok(response) => response.into_inner(),
+        Err(status) => {
+            warn!(agent = %agent.info.name, %group, %status, "agent rejected the group");
+            return outcome;
+        }
+    };
+
+    loop {
+        let message = tokio::select! {
+            // Dropping the stream tells the agent to stop this slice's bots.
+            _ = stop.cancelled() => break,
+            message = stream.message() => message,
+        };
+        let report = match message {
+            Ok(Some(report)) => report,
+            Ok(None) => break,
+            Err(status) => {
+                warn!(agent = %agent.info.name, %group, %status, "group stream broke off");
+                break;
+            }
+        };
+        if let Err(err) = write_report(agent, &group, &report, results, started, progress) {
+            warn!(agent = %agent.info.name, %group, %err, "cannot write a report row");
+        }
+        if let Some(phases) = report.phases {
+            outcome.phases = phases_to_local(agent, phases);
+        }
+        if report.done {
+            outcome.done = true;
+            break;
+        }
+    }
+    outcome
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ReportRowError {
+    #[error("report without counters")]
+    MissingCounters,
+    #[error("latency histogram does not decode: {0}")]
+    Histogram(String),
+    #[error(transparent)]
+    Results(#[from] ResultsError),
+}
+
+fn write_report(
+    agent: &AgentPeer,
+    group: &str,
+    report: &GroupReport,
+    results: &ResultsDir,
+    started: i64,
+    progress: &Progress,
+) -> Result<(), ReportRowError> {
+    let counters = report.counters.as_ref().ok_or(ReportRowError::MissingCounters)?;
+    let t_s = format!("{:.3}", seconds_since(started, agent.clock.to_local(report.unix_micros)));
+    let errors: Vec<String> = counters
+        .errors
+        .iter()
+        .map(|error| format!("{}={}", error.kind, error.count))
+        .collect();
+
+    results.append_bots([
+        t_s.clone(),
+        agent.info.name.clone(),
+        group.to_string(),
+        counters.connecting.to_string(),
+        counters.connected.to_string(),
+        counters.joined.to_string(),
+        counters.connect_attempts.to_string(),
+        counters.connected_total.to_string(),
+        counters.joined_total.to_string(),
+        counters.left_total.to_string(),
+        counters.failed_total.to_string(),
+        counters.messages_sent.to_string(),
+        counters.messages_received.to_string(),
+        counters.reflections.to_string(),
+        counters.stanzas_received.to_string(),
+        counters.late_sends.to_string(),
+        errors.join(";"),
+    ])?;
+    progress.update_counters(&agent.info.name, group, counters);
+
+    if !report.latency_histogram.is_empty() {
+        let histogram: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut report.latency_histogram.as_slice())
+            .map_err(|err| ReportRowError::Histogram(format!("{err:?}")))?;
+        if histogram.len() > 0 {
+            results.append_latency([
+                t_s,
+                agent.info.name.clone(),
+                group.to_string(),
+                histogram.len().to_string(),
+                base64::engine::general_purpose::STANDARD.encode(&report.latency_histogram),
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+fn phases_to_local(agent: &AgentPeer, phases: PhaseTimes) -> PhaseTimes {
+    let local = |micros: i64| if micros == 0 { 0 } else { agent.clock.to_local(micros) };
+    PhaseTimes {
+        join_first_unix_micros: local(phases.join_first_unix_micros),
+        join_last_unix_micros: local(phases.join_last_unix_micros),
+        talk_first_unix_micros: local(phases.talk_first_unix_micros),
+        talk_last_unix_micros: local(phases.talk_last_unix_micros),
+        leave_first_unix_micros: local(phases.leave_first_unix_micros),
+        leave_last_unix_micros: local(phases.leave_last_unix_micros),
+    }
+}
+
+/// Earliest first and latest last time of each phase over the agents;
+/// zero (absent) values are skipped.
+fn merge_phases<'a>(all: impl Iterator<Item = &'a PhaseTimes>) -> PhaseTimes {
+    let first = |a: i64, b: i64| match (a, b) {
+        (0, b) => b,
+        (a, 0) => a,
+        (a, b) => a.min(b),
+    };
+    all.fold(PhaseTimes::default(), |merged, phases| PhaseTimes {
+        join_first_unix_micros: first(merged.join_first_unix_micros, phases.join_first_unix_micros),
+        join_last_unix_micros: merged.join_last_unix_micros.max(phases.join_last_unix_micros),
+        talk_first_unix_micros: first(merged.talk_first_unix_micros, phases.talk_first_unix_micros),
+        talk_last_unix_micros: merged.talk_last_unix_micros.max(phases.talk_last_unix_micros),
+        leave_first_unix_micros: first(merged.leave_first_unix_micros, phases.leave_first_unix_micros),
+        leave_last_unix_micros: merged.leave_last_unix_micros.max(phases.leave_last_unix_micros),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bots are dealt out in turn and every bot is placed exactly once.
+    #[test]
+    fn split_deals_every_bot_once() {
+        let slices = split(5, 2);
+        assert_eq!(slices[0], Slice { offset: 0, stride: 2, count: 3 });
+        assert_eq!(slices[1], Slice { offset: 1, stride: 2, count: 2 });
+
+        let mut indices: Vec<u32> = split(50, 3)
+            .iter()
+            .flat_map(|slice| (0..slice.count).map(move |k| slice.offset + k * slice.stride))
+            .collect();
+        indices.sort_unstable();
+        assert_eq!(indices, (0..50).collect::<Vec<_>>());
+    }
+
+    /// An agent with no bots gets an empty slice instead of a missing one.
+    #[test]
+    fn split_with_more_agents_than_bots() {
+        let slices = split(1, 3);
+        assert_eq!(slices.iter().map(|slice| slice.count).collect::<Vec<_>>(), [1, 0, 0]);
+    }
+
+    /// Merging keeps the earliest start and latest end and ignores absent phases.
+    #[test]
+    fn merge_keeps_extremes() {
+        let a = PhaseTimes {
+            join_first_unix_micros: 10,
+            join_last_unix_micros: 20,
+            talk_first_unix_micros: 0,
+            talk_last_unix_micros: 0,
+            ..PhaseTimes::default()
+        };
+        let b = PhaseTimes {
+            join_first_unix_micros: 5,
+            join_last_unix_micros: 15,
+            talk_first_unix_micros: 30,
+            talk_last_unix_micros: 40,
+            ..PhaseTimes::default()
+        };
+        let merged = merge_phases([a, b].iter());
+        assert_eq!(merged.join_first_unix_micros, 5);
+        assert_eq!(merged.join_last_unix_micros, 20);
+        assert_eq!(merged.talk_first_unix_micros, 30);
+        assert_eq!(merged.talk_last_unix_micros, 40);
+        assert_eq!(merged.leave_first_unix_micros, 0);
+    }
+}

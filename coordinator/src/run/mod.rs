@@ -1,0 +1,213 @@
+//! One run of a scenario, from connecting peers to the written report.
+//!
+//! Time zero of the run is the coordinator's clock when monitoring starts;
+//! every row in the results carries seconds since then. The monitor streams
+//! for the whole run in its own task, while the timeline's steps run one
+//! after the other: a wait sleeps, a group is split over the agents and
+//! lasts until every agent reports its slice done (or its bound passes).
+
+mod group;
+mod monitor;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::try_join_all;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+use xmppload_proto::unix_micros_now;
+
+use crate::peers::{self, PeerError};
+use crate::progress::Progress;
+use crate::report::{self, ReportError};
+use crate::results::run_info::RunInfo;
+use crate::results::{ResultsDir, ResultsError};
+use crate::scenario::{Overrides, Scenario, ScenarioError, Step};
+
+/// What `coordinator run` needs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub scenario: PathBuf,
+    /// Folder that holds the numbered results folders.
+    pub results_root: PathBuf,
+    pub overrides: Overrides,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error(transparent)]
+    Peer(#[from] PeerError),
+    #[error(transparent)]
+    Results(#[from] ResultsError),
+    #[error("the run's data is in {dir}, but building its report failed: {source}")]
+    Report { dir: PathBuf, source: ReportError },
+}
+
+/// What a finished run left behind.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub dir: PathBuf,
+    /// True when the run was stopped before its timeline ended.
+    pub stopped_early: bool,
+}
+
+/// Runs a scenario to its end, or until `stop` is cancelled, and writes the
+/// report either way.
+pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutcome, RunError> {
+    let scenario = Scenario::load(&options.scenario, &options.overrides)?;
+    info!(scenario = %scenario.name, path = %scenario.path.display(), "scenario is valid");
+
+    // Reach every peer before creating the results folder, so a typo in an
+    // address costs no folder number.
+    let monitor = match &scenario.monitor {
+        Some(spec) => Some(peers::connect_monitor(&spec.address).await?),
+        None => None,
+    };
+    let mut agents =
+        try_join_all(scenario.agents.iter().map(|address| peers::connect_agent(address))).await?;
+    make_names_unique(agents.iter_mut().map(|agent| &mut agent.info.name));
+    for agent in &agents {
+        info!(
+            agent = %agent.info.name,
+            address = %agent.info.address,
+            offset_ms = agent.clock.offset_micros as f64 / 1000.0,
+            uncertainty_ms = agent.clock.uncertainty_micros as f64 / 1000.0,
+            "bot agent ready"
+        );
+    }
+
+    let results = Arc::new(ResultsDir::create_next(&options.results_root)?);
+    results.write_file("scenario.toml", scenario.source.as_bytes())?;
+    info!(dir = %results.path().display(), "writing results");
+
+    let started = unix_micros_now();
+    let mut run_info = RunInfo {
+        scenario_name: scenario.name.clone(),
+        scenario_path: scenario.path.display().to_string(),
+        started_unix_micros: started,
+        finished_unix_micros: None,
+        monitor: monitor.as_ref().map(|peer| peer.info.clone()),
+        monitored_processes: scenario
+            .monitor
+            .iter()
+            .flat_map(|spec| spec.processes.iter().map(|process| process.name.clone()))
+            .collect(),
+        monitor_interval_ms: scenario.monitor.as_ref().map_or(0, |spec| spec.interval_ms),
+        agents: agents.iter().map(|agent| agent.info.clone()).collect(),
+        groups: Vec::new(),
+    };
+    results.write_run_info(&run_info)?;
+
+    let progress = Progress::default();
+    let run_end = CancellationToken::new();
+    let display = tokio::spawn(progress.clone().display(run_end.clone()));
+    let monitor_task = match (monitor, &scenario.monitor) {
+        (Some(peer), Some(spec)) => Some(tokio::spawn(monitor::stream(
+            peer,
+            spec.clone(),
+            results.clone(),
+            started,
+            progress.clone(),
+            run_end.clone(),
+        ))),
+        _ => None,
+    };
+
+    let mut stopped_early = false;
+    for (index, step) in scenario.timeline.iter().enumerate() {
+        if stop.is_cancelled() {
+            stopped_early = true;
+            break;
+        }
+        match step {
+            Step::Wait(duration) => {
+                progress.set_phase(format!("wait {:.1} s", duration.as_secs_f64()));
+                info!(step = index, seconds = duration.as_secs_f64(), "waiting");
+                tokio::select! {
+                    _ = tokio::time::sleep(*duration) => {}
+                    _ = stop.cancelled() => {}
+                }
+            }
+            Step::Group(spec) => {
+                progress.set_phase(format!("group {}", spec.name));
+                let group_info = group::run(
+                    spec,
+                    &scenario.server,
+                    &agents,
+                    &results,
+                    started,
+                    &progress,
+                    &stop,
+                    |info| {
+                        run_info.groups.push(info);
+                        results.write_run_info(&run_info)
+                    },
+                )
+                .await;
+                if let Err(err) = group_info {
+                    warn!(group = %spec.name, %err, "cannot record the group in run.json");
+                }
+            }
+        }
+    }
+    stopped_early |= stop.is_cancelled();
+
+    // Let the last monitor samples of the final step arrive, then stop.
+    run_end.cancel();
+    if let Some(task) = monitor_task {
+        if let Err(err) = task.await {
+            warn!(%err, "monitor stream task failed");
+        }
+    }
+    let _ = display.await;
+
+    run_info.finished_unix_micros = Some(unix_micros_now());
+    results.write_run_info(&run_info)?;
+
+    let dir = results.path().to_path_buf();
+    info!(dir = %dir.display(), "building report");
+    report::build_outputs(&dir).map_err(|source| RunError::Report {
+        dir: dir.clone(),
+        source,
+    })?;
+
+    Ok(RunOutcome { dir, stopped_early })
+}
+
+/// Appends `#2`, `#3`, ... to repeated names so every agent has its own
+/// column in the results (two agents on one host report the same name).
+fn make_names_unique<'a>(names: impl Iterator<Item = &'a mut String>) {
+    let mut seen = std::collections::HashMap::<String, u32>::new();
+    for name in names {
+        let count = seen.entry(name.clone()).or_insert(0);
+        *count += 1;
+        if *count > 1 {
+            name.push_str(&format!("#{count}"));
+        }
+    }
+}
+
+/// Seconds since the run's time zero, for CSV rows.
+fn seconds_since(started_unix_micros: i64, local_unix_micros: i64) -> f64 {
+    (local_unix_micros - started_unix_micros) as f64 / 1e6
+}
+
+/// Bound on how long the coordinator waits for a group beyond the agents'
+/// own deadline, covering the time the last report needs to arrive.
+const GROUP_GRACE: Duration = Duration::from_secs(15);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Repeated agent names get a numeric suffix.
+    #[test]
+    fn repeated_names_get_suffix() {
+        let mut names = vec!["host".to_string(), "host".to_string(), "other".to_string()];
+        make_names_unique(names.iter_mut());
+        assert_eq!(names, ["host", "host#2", "other"]);
+    }
+}

@@ -1,0 +1,110 @@
+//! The monitor stream: samples of the watched processes into `monitor.csv`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+use xmppload_proto::v1::{process_selector, ProcessSelector, SampleBatch, WatchRequest};
+use xmppload_proto::PROTOCOL_VERSION;
+
+use super::seconds_since;
+use crate::peers::MonitorPeer;
+use crate::progress::Progress;
+use crate::results::ResultsDir;
+use crate::scenario::{MonitorSpec, ProcessTarget};
+
+/// Pause before asking a monitor whose stream broke off to stream again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Streams samples until `run_end` is cancelled, asking again whenever the
+/// stream breaks off, so a monitor restart costs only the samples it missed.
+pub async fn stream(
+    peer: MonitorPeer,
+    spec: MonitorSpec,
+    results: Arc<ResultsDir>,
+    started: i64,
+    progress: Progress,
+    run_end: CancellationToken,
+) {
+    let request = WatchRequest {
+        protocol_version: PROTOCOL_VERSION,
+        processes: spec.processes.iter().map(selector).collect(),
+        interval_ms: spec.interval_ms,
+    };
+
+    while !run_end.is_cancelled() {
+        let mut client = peer.client.clone();
+        let response = tokio::select! {
+            _ = run_end.cancelled() => return,
+            response = client.watch(request.clone()) => response,
+        };
+        match response {
+            Ok(response) => {
+                info!(monitor = %peer.info.name, "monitor stream started");
+                let mut stream = response.into_inner();
+                loop {
+                    let message = tokio::select! {
+                        _ = run_end.cancelled() => return,
+                        message = stream.message() => message,
+                    };
+                    match message {
+                        Ok(Some(batch)) => write_batch(&peer, &batch, &results, started, &progress),
+                        Ok(None) => {
+                            warn!(monitor = %peer.info.name, "monitor ended its stream");
+                            break;
+                        }
+                        Err(status) => {
+                            warn!(monitor = %peer.info.name, %status, "monitor stream broke off");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(status) => warn!(monitor = %peer.info.name, %status, "monitor rejected the watch request"),
+        }
+        tokio::select! {
+            _ = run_end.cancelled() => return,
+            _ = tokio::time::sleep(RETRY_AFTER) => {}
+        }
+    }
+}
+
+fn selector(process: &crate::scenario::ProcessSpec) -> ProcessSelector {
+    let target = match &process.target {
+        ProcessTarget::Pidfile(path) => process_selector::Target::Pidfile(path.clone()),
+        ProcessTarget::Pid(pid) => process_selector::Target::Pid(*pid),
+        ProcessTarget::CmdlineContains(pattern) => {
+            process_selector::Target::CmdlineContains(pattern.clone())
+        }
+    };
+    ProcessSelector {
+        name: process.name.clone(),
+        target: Some(target),
+    }
+}
+
+fn write_batch(
+    peer: &MonitorPeer,
+    batch: &SampleBatch,
+    results: &ResultsDir,
+    started: i64,
+    progress: &Progress,
+) {
+    let t_s = format!("{:.3}", seconds_since(started, peer.clock.to_local(batch.unix_micros)));
+    for sample in &batch.processes {
+        let row = [
+            t_s.clone(),
+            sample.name.clone(),
+            sample.pid.to_string(),
+            format!("{:.2}", sample.cpu_percent),
+            sample.rss_bytes.to_string(),
+            format!("{:.2}", batch.host_cpu_percent),
+            sample.gap.to_string(),
+        ];
+        if let Err(err) = results.append_monitor(row) {
+            warn!(monitor = %peer.info.name, %err, "cannot write a monitor row");
+        }
+        progress.update_cpu(&sample.name, sample.cpu_percent);
+    }
+}

@@ -1,0 +1,109 @@
+//! The scenario file as TOML gives it, with the position of every value kept
+//! so that validation errors can name the line.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub name: Spanned<String>,
+    pub server: Spanned<RawServer>,
+    pub monitor: Option<Spanned<RawMonitor>>,
+    pub agents: Option<Spanned<RawAgents>>,
+    #[serde(default)]
+    pub defaults: RawGroupSettings,
+    pub timeline: Spanned<Vec<Spanned<RawStep>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub domain: Spanned<String>,
+    pub muc_domain: Spanned<String>,
+    pub c2s: Option<Spanned<String>>,
+    pub websocket_url: Option<Spanned<String>>,
+    pub tls: Option<Spanned<String>>,
+    pub accept_invalid_certs: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMonitor {
+    pub address: Spanned<String>,
+    pub interval_ms: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub process: Vec<Spanned<RawProcess>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProcess {
+    pub name: Spanned<String>,
+    pub pidfile: Option<String>,
+    pub pid: Option<u32>,
+    pub cmdline_contains: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAgents {
+    pub addresses: Vec<Spanned<String>>,
+}
+
+/// Group settings that `[defaults]` gives and each group may override.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGroupSettings {
+    pub room: Option<Spanned<String>>,
+    pub join_rate: Option<Spanned<f64>>,
+    pub talk_after_s: Option<Spanned<f64>>,
+    pub talk_rate: Option<Spanned<f64>>,
+    pub talk_duration_s: Option<Spanned<f64>>,
+    pub leave_after_s: Option<Spanned<f64>>,
+    pub body_bytes: Option<Spanned<u32>>,
+    pub stream_management: Option<Spanned<bool>>,
+    pub connect_timeout_s: Option<Spanned<f64>>,
+    pub join_timeout_s: Option<Spanned<f64>>,
+}
+
+/// One timeline entry: either `wait_s`, or a group with `group`,
+/// `transport`, `bots` and any of the group settings.
+// The settings are repeated here instead of flattened because serde's
+// flatten buffers values and loses the positions that Spanned records.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    pub wait_s: Option<Spanned<f64>>,
+    pub group: Option<Spanned<String>>,
+    pub transport: Option<Spanned<String>>,
+    pub bots: Option<Spanned<u32>>,
+    pub room: Option<Spanned<String>>,
+    pub join_rate: Option<Spanned<f64>>,
+    pub talk_after_s: Option<Spanned<f64>>,
+    pub talk_rate: Option<Spanned<f64>>,
+    pub talk_duration_s: Option<Spanned<f64>>,
+    pub leave_after_s: Option<Spanned<f64>>,
+    pub body_bytes: Option<Spanned<u32>>,
+    pub stream_management: Option<Spanned<bool>>,
+    pub connect_timeout_s: Option<Spanned<f64>>,
+    pub join_timeout_s: Option<Spanned<f64>>,
+}
+
+impl RawStep {
+    /// Splits off the group settings of this step.
+    pub fn settings(self) -> RawGroupSettings {
+        RawGroupSettings {
+            room: self.room,
+            join_rate: self.join_rate,
+            talk_after_s: self.talk_after_s,
+            talk_rate: self.talk_rate,
+            talk_duration_s: self.talk_duration_s,
+            leave_after_s: self.leave_after_s,
+            body_bytes: self.body_bytes,
+            stream_management: self.stream_management,
+            connect_timeout_s: self.connect_timeout_s,
+            join_timeout_s: self.join_timeout_s,
+        }
+    }
+}

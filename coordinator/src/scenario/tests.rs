@@ -1,0 +1,151 @@
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+const VALID: &str = r#"
+name = "small"
+
+[server]
+domain = "anon.localhost"
+muc_domain = "conference.anon.localhost"
+c2s = "127.0.0.1:5222"
+websocket_url = "ws://127.0.0.1:5280/xmpp-websocket"
+
+[monitor]
+address = "http://127.0.0.1:15061"
+
+[[monitor.process]]
+name = "prosody"
+pidfile = "/run/prosody/prosody.pid"
+
+[agents]
+addresses = ["http://127.0.0.1:15051"]
+
+[defaults]
+room = "study"
+join_rate = 5.0
+
+[[timeline]]
+wait_s = 1.5
+
+[[timeline]]
+group = "ws"
+transport = "websocket"
+bots = 4
+talk_rate = 2.0
+
+[[timeline]]
+group = "tcp"
+transport = "c2s"
+bots = 3
+stream_management = true
+"#;
+
+fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+    Scenario::parse(Path::new("test.toml"), text, &Overrides::default())
+}
+
+fn error_of(text: &str) -> String {
+    match parse(text) {
+        Ok(_) => panic!("scenario was accepted"),
+        Err(err) => err.to_string(),
+    }
+}
+
+/// A complete scenario resolves defaults and group overrides.
+#[test]
+fn valid_scenario_resolves_settings() {
+    let scenario = parse(VALID).unwrap();
+    assert_eq!(scenario.name, "small");
+    assert_eq!(scenario.agents, vec!["http://127.0.0.1:15051"]);
+    assert_eq!(scenario.server.c2s, Some(("127.0.0.1".to_string(), 5222)));
+    assert_eq!(scenario.timeline.len(), 3);
+    assert!(matches!(scenario.timeline[0], Step::Wait(d) if d == Duration::from_millis(1500)));
+
+    let groups: Vec<_> = scenario.groups().collect();
+    assert_eq!(groups[0].name, "ws");
+    assert_eq!(groups[0].transport, Transport::WebSocket);
+    assert_eq!(groups[0].room, "study@conference.anon.localhost");
+    assert_eq!(groups[0].join_rate, 5.0);
+    assert_eq!(groups[0].talk_rate, 2.0);
+    assert!(!groups[0].stream_management);
+    assert_eq!(groups[1].talk_rate, 1.0);
+    assert!(groups[1].stream_management);
+
+    let monitor = scenario.monitor.unwrap();
+    assert_eq!(monitor.interval_ms, 200);
+    assert!(matches!(&monitor.processes[0].target, ProcessTarget::Pidfile(p) if p == "/run/prosody/prosody.pid"));
+}
+
+/// The shipped study scenario is valid.
+#[test]
+fn study_scenario_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/30-websocket-vs-c2s.toml");
+    let scenario = Scenario::load(&path, &Overrides::default()).unwrap();
+    let groups: Vec<_> = scenario.groups().collect();
+    assert_eq!(groups.len(), 2);
+    assert_eq!(groups[0].bots, 50);
+    assert_eq!(groups[1].transport, Transport::C2s);
+    assert_eq!(groups[0].leave_after, Duration::from_secs(25));
+}
+
+/// Command-line agents and monitor replace the scenario's.
+#[test]
+fn overrides_replace_addresses() {
+    let overrides = Overrides {
+        agents: vec!["http://10.1.1.1:1".into(), "http://10.1.1.2:1".into()],
+        monitor: Some("http://10.1.1.3:1".into()),
+    };
+    let scenario = Scenario::parse(Path::new("t.toml"), VALID, &overrides).unwrap();
+    assert_eq!(scenario.agents.len(), 2);
+    assert_eq!(scenario.monitor.unwrap().address, "http://10.1.1.3:1");
+}
+
+/// Invalid values are rejected with file, line, field and a fix.
+#[test]
+fn invalid_values_name_line_and_field() {
+    let cases = [
+        (VALID.replace("bots = 4", "bots = 0"), "test.toml:30: field `timeline[1].bots`: must be at least 1"),
+        (VALID.replace("transport = \"c2s\"", "transport = \"bosh\""), "test.toml:35: field `timeline[2].transport`: `bosh` is not a transport"),
+        (VALID.replace("join_rate = 5.0", "join_rate = -1.0"), "test.toml:22: field `defaults.join_rate`: -1 is not a rate"),
+        (VALID.replace("talk_rate = 2.0", "talk_rate = 2.0\nleave_after_s = 3.0"), "field `timeline[1].leave_after_s`: 3.000 s is before talking ends"),
+        (VALID.replace("c2s = \"127.0.0.1:5222\"", "c2s = \"localhost\""), "test.toml:7: field `server.c2s`: `localhost` is not HOST:PORT"),
+        (VALID.replace("ws://", "http://"), "test.toml:8: field `server.websocket_url`"),
+        (VALID.replace("pidfile = \"/run/prosody/prosody.pid\"", "pid = 1\npidfile = \"x\""), "field `monitor.process[0]`: needs exactly one of"),
+        (VALID.replace("[monitor]", "[monitor]\ninterval_ms = 50"), "field `monitor.interval_ms`: 50 ms is below the minimum of 100 ms"),
+        (VALID.replace("\"http://127.0.0.1:15051\"", "\"127.0.0.1:15051\""), "test.toml:18: field `agents.addresses[0]`: `127.0.0.1:15051` is not a gRPC address"),
+        (VALID.replace("group = \"tcp\"", "group = \"ws\""), "group name `ws` is used twice"),
+        (VALID.replace("wait_s = 1.5", "wait_s = 1.5\nbots = 3"), "is either a wait"),
+        (VALID.replace("room = \"study\"", "room = \"study@elsewhere\""), "field `defaults.room`"),
+    ];
+    for (text, expected) in cases {
+        let message = error_of(&text);
+        assert!(message.contains(expected), "expected `{expected}` in `{message}`");
+    }
+}
+
+/// A TOML syntax error and an unknown field name the line.
+#[test]
+fn syntax_and_unknown_fields_name_line() {
+    let message = error_of(&VALID.replace("bots = 4", "bots = ="));
+    assert!(message.starts_with("test.toml:30:"), "{message}");
+
+    let message = error_of(&VALID.replace("bots = 4", "bots = 4\nbotz = 5"));
+    assert!(message.starts_with("test.toml:31:"), "{message}");
+    assert!(message.contains("botz"), "{message}");
+}
+
+/// A scenario without any group is rejected.
+#[test]
+fn timeline_without_group_is_rejected() {
+    let text = VALID.split("[[timeline]]").next().unwrap().to_string() + "[[timeline]]\nwait_s = 1.0\n";
+    assert!(error_of(&text).contains("has no bot group"));
+}
+
+/// A missing file is reported with its path.
+#[test]
+fn missing_file_is_named() {
+    let err = Scenario::load(Path::new("/nonexistent/s.toml"), &Overrides::default()).unwrap_err();
+    assert!(err.to_string().starts_with("cannot read scenario /nonexistent/s.toml"));
+}

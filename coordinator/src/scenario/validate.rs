@@ -1,0 +1,567 @@
+//! Turns the raw TOML into a [`Scenario`], checking every value.
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::raw::{RawGroupSettings, RawProcess, RawScenario, RawStep};
+use super::{
+    GroupSpec, MonitorSpec, Overrides, ProcessSpec, ProcessTarget, Scenario, Server, Step,
+    TlsMode, Transport,
+};
+
+/// Smallest monitor interval the monitor agent accepts.
+const MIN_INTERVAL_MS: u32 = 100;
+/// A message body carries a marker (sender, sequence, send time) of about
+/// this many bytes, so shorter bodies cannot be matched to their sender.
+const MIN_BODY_BYTES: u32 = 48;
+/// Prosody's default stanza size limit is 256 KiB; stay well below it.
+const MAX_BODY_BYTES: u32 = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read scenario {file}: {reason}")]
+    Unreadable { file: String, reason: String },
+    #[error("{file}:{line}: {message}")]
+    Syntax {
+        file: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{file}:{line}: field `{field}`: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        field: String,
+        message: String,
+    },
+}
+
+/// Carries the file name and text so errors can name file and line.
+struct Context<'a> {
+    file: String,
+    source: &'a str,
+}
+
+impl Context<'_> {
+    fn line_of(&self, span: Range<usize>) -> usize {
+        let end = span.start.min(self.source.len());
+        self.source.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn invalid(&self, span: Range<usize>, field: &str, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::Invalid {
+            file: self.file.clone(),
+            line: self.line_of(span),
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+pub fn parse(path: &Path, source: &str, overrides: &Overrides) -> Result<Scenario, ScenarioError> {
+    let cx = Context {
+        file: path.display().to_string(),
+        source,
+    };
+
+    let raw: RawScenario = toml::from_str(source).map_err(|err| ScenarioError::Syntax {
+        file: cx.file.clone(),
+        line: err.span().map(|span| cx.line_of(span)).unwrap_or(1),
+        message: err.message().to_string(),
+    })?;
+
+    let name_span = raw.name.span();
+    let name = raw.name.into_inner();
+    if name.trim().is_empty() {
+        return Err(cx.invalid(name_span, "name", "must not be empty; give the scenario a short name"));
+    }
+
+    let server = server(&cx, raw.server)?;
+    let monitor = monitor(&cx, raw.monitor, overrides)?;
+    let agents = agents(&cx, raw.agents, overrides)?;
+
+    let timeline_span = raw.timeline.span();
+    let mut timeline = Vec::new();
+    let mut group_names = HashSet::new();
+    for (index, step) in raw.timeline.into_inner().into_iter().enumerate() {
+        let step = timeline_step(&cx, index, step, &raw.defaults, &server)?;
+        if let Step::Group(group) = &step {
+            if !group_names.insert(group.name.clone()) {
+                return Err(cx.invalid(
+                    timeline_span.clone(),
+                    &format!("timeline[{index}].group"),
+                    format!("group name `{}` is used twice; give each group its own name", group.name),
+                ));
+            }
+        }
+        timeline.push(step);
+    }
+    if group_names.is_empty() {
+        return Err(cx.invalid(
+            timeline_span,
+            "timeline",
+            "has no bot group; add a [[timeline]] entry with `group`, `transport` and `bots`",
+        ));
+    }
+
+    Ok(Scenario {
+        name,
+        path: path.to_path_buf(),
+        source: source.to_string(),
+        server,
+        monitor,
+        agents,
+        timeline,
+    })
+}
+
+fn server(cx: &Context, raw: Spanned<super::raw::RawServer>) -> Result<Server, ScenarioError> {
+    let raw = raw.into_inner();
+
+    let domain = non_empty(cx, raw.domain, "server.domain")?;
+    let muc_domain = non_empty(cx, raw.muc_domain, "server.muc_domain")?;
+
+    let c2s = match raw.c2s {
+        None => None,
+        Some(value) => Some(host_port(cx, value, "server.c2s")?),
+    };
+
+    let websocket_url = match raw.websocket_url {
+        None => None,
+        Some(value) => {
+            let span = value.span();
+            let url = value.into_inner();
+            if !(url.starts_with("ws://") || url.starts_with("wss://")) || url.len() < "ws://x".len() {
+                return Err(cx.invalid(
+                    span,
+                    "server.websocket_url",
+                    format!("`{url}` is not a WebSocket URL; use ws://HOST:PORT/PATH or wss://HOST:PORT/PATH"),
+                ));
+            }
+            Some(url)
+        }
+    };
+
+    let tls = match raw.tls {
+        None => TlsMode::None,
+        Some(value) => {
+            let span = value.span();
+            match value.into_inner().as_str() {
+                "none" => TlsMode::None,
+                "starttls" => TlsMode::Starttls,
+                "starttls-required" => TlsMode::StarttlsRequired,
+                other => {
+                    return Err(cx.invalid(
+                        span,
+                        "server.tls",
+                        format!("`{other}` is not a TLS mode; use none, starttls or starttls-required"),
+                    ));
+                }
+            }
+        }
+    };
+
+    Ok(Server {
+        domain,
+        muc_domain,
+        c2s,
+        websocket_url,
+        tls,
+        accept_invalid_certs: raw.accept_invalid_certs.unwrap_or(false),
+    })
+}
+
+fn monitor(
+    cx: &Context,
+    raw: Option<Spanned<super::raw::RawMonitor>>,
+    overrides: &Overrides,
+) -> Result<Option<MonitorSpec>, ScenarioError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let section_span = raw.span();
+    let raw = raw.into_inner();
+
+    let address = match &overrides.monitor {
+        Some(address) => address.clone(),
+        None => grpc_address(cx, raw.address, "monitor.address")?,
+    };
+
+    let interval_ms = match raw.interval_ms {
+        None => 200,
+        Some(value) => {
+            let span = value.span();
+            let interval = value.into_inner();
+            if interval < MIN_INTERVAL_MS {
+                return Err(cx.invalid(
+                    span,
+                    "monitor.interval_ms",
+                    format!("{interval} ms is below the minimum of {MIN_INTERVAL_MS} ms"),
+                ));
+            }
+            interval
+        }
+    };
+
+    if raw.process.is_empty() {
+        return Err(cx.invalid(
+            section_span,
+            "monitor.process",
+            "no process to watch; add [[monitor.process]] with `name` and one of `pidfile`, `pid` or `cmdline_contains`",
+        ));
+    }
+    let mut processes = Vec::new();
+    for (index, process) in raw.process.into_iter().enumerate() {
+        processes.push(process_spec(cx, index, process)?);
+    }
+
+    Ok(Some(MonitorSpec {
+        address,
+        interval_ms,
+        processes,
+    }))
+}
+
+fn process_spec(
+    cx: &Context,
+    index: usize,
+    raw: Spanned<RawProcess>,
+) -> Result<ProcessSpec, ScenarioError> {
+    let span = raw.span();
+    let raw = raw.into_inner();
+    let name = non_empty(cx, raw.name, &format!("monitor.process[{index}].name"))?;
+
+    let target = match (raw.pidfile, raw.pid, raw.cmdline_contains) {
+        (Some(pidfile), None, None) => ProcessTarget::Pidfile(pidfile),
+        (None, Some(pid), None) => ProcessTarget::Pid(pid),
+        (None, None, Some(pattern)) if !pattern.is_empty() => ProcessTarget::CmdlineContains(pattern),
+        _ => {
+            return Err(cx.invalid(
+                span,
+                &format!("monitor.process[{index}]"),
+                "needs exactly one of `pidfile`, `pid` or a non-empty `cmdline_contains`",
+            ));
+        }
+    };
+    Ok(ProcessSpec { name, target })
+}
+
+fn agents(
+    cx: &Context,
+    raw: Option<Spanned<super::raw::RawAgents>>,
+    overrides: &Overrides,
+) -> Result<Vec<String>, ScenarioError> {
+    if !overrides.agents.is_empty() {
+        return Ok(overrides.agents.clone());
+    }
+    let Some(raw) = raw else {
+        return Err(ScenarioError::Invalid {
+            file: cx.file.clone(),
+            line: 1,
+            field: "agents.addresses".to_string(),
+            message: "no bot agent given; add [agents] addresses = [\"http://HOST:PORT\"] or pass --agent".to_string(),
+        });
+    };
+    let span = raw.span();
+    let raw = raw.into_inner();
+    if raw.addresses.is_empty() {
+        return Err(cx.invalid(
+            span,
+            "agents.addresses",
+            "is empty; list at least one agent as \"http://HOST:PORT\" or pass --agent",
+        ));
+    }
+    raw.addresses
+        .into_iter()
+        .enumerate()
+        .map(|(index, address)| grpc_address(cx, address, &format!("agents.addresses[{index}]")))
+        .collect()
+}
+
+fn timeline_step(
+    cx: &Context,
+    index: usize,
+    raw: Spanned<RawStep>,
+    defaults: &RawGroupSettings,
+    server: &Server,
+) -> Result<Step, ScenarioError> {
+    let span = raw.span();
+    let mut raw = raw.into_inner();
+    let field = |name: &str| format!("timeline[{index}].{name}");
+
+    if let Some(wait) = raw.wait_s.take() {
+        if raw.group.is_some() || raw.transport.is_some() || raw.bots.is_some() {
+            return Err(cx.invalid(
+                span,
+                &field("wait_s"),
+                "an entry is either a wait (`wait_s`) or a group (`group`, `transport`, `bots`), not both",
+            ));
+        }
+        let seconds = seconds(cx, Some(wait), &field("wait_s"), 0.0)?;
+        return Ok(Step::Wait(seconds));
+    }
+
+    let Some(name) = raw.group.take() else {
+        return Err(cx.invalid(
+            span,
+            &format!("timeline[{index}]"),
+            "needs either `wait_s` or `group` with `transport` and `bots`",
+        ));
+    };
+    let name_span = name.span();
+    let name = name.into_inner();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(cx.invalid(
+            name_span,
+            &field("group"),
+            format!("`{name}` is not a valid group name; use letters, digits, `-` and `_`"),
+        ));
+    }
+
+    let Some(transport) = raw.transport.take() else {
+        return Err(cx.invalid(span, &field("transport"), "is missing; use websocket or c2s"));
+    };
+    let transport_span = transport.span();
+    let transport = match transport.into_inner().as_str() {
+        "websocket" => Transport::WebSocket,
+        "c2s" => Transport::C2s,
+        other => {
+            return Err(cx.invalid(
+                transport_span,
+                &field("transport"),
+                format!("`{other}` is not a transport; use websocket or c2s"),
+            ));
+        }
+    };
+    match transport {
+        Transport::WebSocket if server.websocket_url.is_none() => {
+            return Err(cx.invalid(
+                transport_span,
+                &field("transport"),
+                "websocket needs `server.websocket_url`; add it to [server]",
+            ));
+        }
+        Transport::C2s if server.c2s.is_none() => {
+            return Err(cx.invalid(
+                transport_span,
+                &field("transport"),
+                "c2s needs `server.c2s` (\"HOST:PORT\"); add it to [server]",
+            ));
+        }
+        _ => {}
+    }
+
+    let Some(bots) = raw.bots.take() else {
+        return Err(cx.invalid(span, &field("bots"), "is missing; give the number of bots"));
+    };
+    let bots_span = bots.span();
+    let bots = bots.into_inner();
+    if bots == 0 {
+        return Err(cx.invalid(bots_span, &field("bots"), "must be at least 1"));
+    }
+
+    let group = group_settings(cx, index, name, transport, bots, raw.settings(), defaults, server)?;
+    Ok(Step::Group(group))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn group_settings(
+    cx: &Context,
+    index: usize,
+    name: String,
+    transport: Transport,
+    bots: u32,
+    own: RawGroupSettings,
+    defaults: &RawGroupSettings,
+    server: &Server,
+) -> Result<GroupSpec, ScenarioError> {
+    // A group's own value wins over [defaults]; the error names whichever
+    // of the two was used.
+    let field = |name: &str, from_group: bool| {
+        if from_group {
+            format!("timeline[{index}].{name}")
+        } else {
+            format!("defaults.{name}")
+        }
+    };
+    macro_rules! pick {
+        ($name:ident) => {
+            match own.$name.clone() {
+                Some(value) => (Some(value), field(stringify!($name), true)),
+                None => (defaults.$name.clone(), field(stringify!($name), false)),
+            }
+        };
+    }
+
+    let (room, room_field) = pick!(room);
+    let room = match room {
+        Some(room) => non_empty(cx, room, &room_field)?,
+        None => name.clone(),
+    };
+    if room.contains('@') || room.contains('/') {
+        return Err(ScenarioError::Invalid {
+            file: cx.file.clone(),
+            line: 1,
+            field: room_field,
+            message: format!("`{room}` must be the room's local name only; the MUC domain comes from server.muc_domain"),
+        });
+    }
+
+    let (join_rate, join_rate_field) = pick!(join_rate);
+    let join_rate = rate(cx, join_rate, &join_rate_field, 10.0, false)?;
+    let (talk_rate, talk_rate_field) = pick!(talk_rate);
+    let talk_rate = rate(cx, talk_rate, &talk_rate_field, 1.0, true)?;
+
+    let (talk_after, talk_after_field) = pick!(talk_after_s);
+    let talk_after = seconds(cx, talk_after, &talk_after_field, 10.0)?;
+    let (talk_duration, talk_duration_field) = pick!(talk_duration_s);
+    let talk_duration = seconds(cx, talk_duration, &talk_duration_field, 10.0)?;
+    let (leave_after_raw, leave_after_field) = pick!(leave_after_s);
+    let leave_span = leave_after_raw.as_ref().map(|value| value.span()).unwrap_or(0..0);
+    let leave_after = seconds(cx, leave_after_raw, &leave_after_field, 25.0)?;
+    if leave_after < talk_after + talk_duration {
+        return Err(cx.invalid(
+            leave_span,
+            &leave_after_field,
+            format!(
+                "{:.3} s is before talking ends ({:.3} s after connecting); set it to at least talk_after_s + talk_duration_s",
+                leave_after.as_secs_f64(),
+                (talk_after + talk_duration).as_secs_f64()
+            ),
+        ));
+    }
+
+    let (body, body_field) = pick!(body_bytes);
+    let body_bytes = match body {
+        None => 64,
+        Some(value) => {
+            let span = value.span();
+            let bytes = value.into_inner();
+            if !(MIN_BODY_BYTES..=MAX_BODY_BYTES).contains(&bytes) {
+                return Err(cx.invalid(
+                    span,
+                    &body_field,
+                    format!("{bytes} is out of range; use {MIN_BODY_BYTES} to {MAX_BODY_BYTES} bytes"),
+                ));
+            }
+            bytes
+        }
+    };
+
+    let (stream_management, _) = pick!(stream_management);
+    let stream_management = stream_management.map(Spanned::into_inner).unwrap_or(false);
+
+    let (connect_timeout, connect_field) = pick!(connect_timeout_s);
+    let connect_timeout = seconds(cx, connect_timeout, &connect_field, 10.0)?;
+    let (join_timeout, join_field) = pick!(join_timeout_s);
+    let join_timeout = seconds(cx, join_timeout, &join_field, 10.0)?;
+
+    Ok(GroupSpec {
+        name,
+        transport,
+        bots,
+        room: format!("{room}@{}", server.muc_domain),
+        join_rate,
+        talk_after,
+        talk_rate,
+        talk_duration,
+        leave_after,
+        body_bytes,
+        stream_management,
+        connect_timeout,
+        join_timeout,
+    })
+}
+
+fn non_empty(cx: &Context, value: Spanned<String>, field: &str) -> Result<String, ScenarioError> {
+    let span = value.span();
+    let value = value.into_inner();
+    if value.trim().is_empty() {
+        return Err(cx.invalid(span, field, "must not be empty"));
+    }
+    Ok(value)
+}
+
+fn host_port(cx: &Context, value: Spanned<String>, field: &str) -> Result<(String, u16), ScenarioError> {
+    let span = value.span();
+    let text = value.into_inner();
+    let parsed = text.rsplit_once(':').and_then(|(host, port)| {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = port.parse::<u16>().ok().filter(|&port| port > 0)?;
+        (!host.is_empty()).then(|| (host.to_string(), port))
+    });
+    parsed.ok_or_else(|| cx.invalid(span, field, format!("`{text}` is not HOST:PORT, for example \"127.0.0.1:5222\"")))
+}
+
+fn grpc_address(cx: &Context, value: Spanned<String>, field: &str) -> Result<String, ScenarioError> {
+    let span = value.span();
+    let address = value.into_inner();
+    let rest = address
+        .strip_prefix("http://")
+        .or_else(|| address.strip_prefix("https://"));
+    match rest {
+        Some(host_port) if host_port.contains(':') => Ok(address),
+        _ => Err(cx.invalid(
+            span,
+            field,
+            format!("`{address}` is not a gRPC address; use http://HOST:PORT"),
+        )),
+    }
+}
+
+fn seconds(
+    cx: &Context,
+    value: Option<Spanned<f64>>,
+    field: &str,
+    default: f64,
+) -> Result<Duration, ScenarioError> {
+    let Some(value) = value else {
+        return Ok(Duration::from_secs_f64(default));
+    };
+    let span = value.span();
+    let seconds = value.into_inner();
+    // A week bounds every run; anything longer is a typo.
+    const MAX_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
+    if !seconds.is_finite() || !(0.0..=MAX_SECONDS).contains(&seconds) {
+        return Err(cx.invalid(
+            span,
+            field,
+            format!("{seconds} is not a duration; use seconds from 0 to {MAX_SECONDS}"),
+        ));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+fn rate(
+    cx: &Context,
+    value: Option<Spanned<f64>>,
+    field: &str,
+    default: f64,
+    zero_allowed: bool,
+) -> Result<f64, ScenarioError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    let span = value.span();
+    let rate = value.into_inner();
+    // One arrival or message every microsecond is past any server's limit.
+    const MAX_RATE: f64 = 1_000_000.0;
+    let valid = rate.is_finite() && rate <= MAX_RATE && (rate > 0.0 || (zero_allowed && rate == 0.0));
+    if !valid {
+        let lower = if zero_allowed { "0" } else { "a positive number" };
+        return Err(cx.invalid(
+            span,
+            field,
+            format!("{rate} is not a rate; use {lower} up to {MAX_RATE} per second"),
+        ));
+    }
+    Ok(rate)
+}

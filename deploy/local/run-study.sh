@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Runs a scenario (by default the WebSocket-vs-c2s study) on this machine:
+# builds the binaries, starts a throwaway Prosody, one monitor agent and two
+# bot agents on loopback, runs the coordinator, and stops everything again.
+#
+#   deploy/local/run-study.sh [SCENARIO]
+#
+# The ports below are the ones scenarios/30-websocket-vs-c2s.toml points at.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+
+SCENARIO=${1:-scenarios/30-websocket-vs-c2s.toml}
+RUN_DIR="$ROOT/deploy/local/run"
+C2S_PORT=15222
+HTTP_PORT=15280
+MONITOR_PORT=15061
+AGENT_PORTS=(15051 15052)
+
+if ! command -v prosody >/dev/null 2>&1; then
+    echo "error: prosody not found; install it with: apt-get install -y prosody" >&2
+    exit 1
+fi
+for port in "$C2S_PORT" "$HTTP_PORT" "$MONITOR_PORT" "${AGENT_PORTS[@]}"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "error: port $port on 127.0.0.1 is already in use; stop whatever listens there (an earlier run?)" >&2
+        exit 1
+    fi
+done
+
+echo "building release binaries..."
+cargo build --release --locked --bins
+
+# A fresh Prosody data directory each run, so no room or state carries over.
+rm -rf "$RUN_DIR"
+mkdir -p "$RUN_DIR/data" "$RUN_DIR/certs"
+sed -e "s#@RUN_DIR@#$RUN_DIR#g" \
+    -e "s#@C2S_PORT@#$C2S_PORT#g" \
+    -e "s#@HTTP_PORT@#$HTTP_PORT#g" \
+    -e "s#@DOMAIN@#anon.localhost#g" \
+    -e "s#@MUC_DOMAIN@#conference.anon.localhost#g" \
+    -e "/@EXTRA_GLOBAL@/d" \
+    deploy/local/prosody.cfg.lua.template > "$RUN_DIR/prosody.cfg.lua"
+
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+prosody --config "$RUN_DIR/prosody.cfg.lua" -F >"$RUN_DIR/prosody.out" 2>&1 &
+PIDS+=($!)
+target/release/monitor-agent --listen "127.0.0.1:$MONITOR_PORT" >"$RUN_DIR/monitor-agent.log" 2>&1 &
+PIDS+=($!)
+for index in "${!AGENT_PORTS[@]}"; do
+    target/release/agent --listen "127.0.0.1:${AGENT_PORTS[$index]}" --name "agent-$((index + 1))" \
+        >"$RUN_DIR/agent-$((index + 1)).log" 2>&1 &
+    PIDS+=($!)
+done
+
+# Wait (at most 15 s) until Prosody wrote its pidfile and everything listens.
+for _ in $(seq 150); do
+    ready=1
+    [ -s "$RUN_DIR/prosody.pid" ] || ready=0
+    for port in "$C2S_PORT" "$HTTP_PORT" "$MONITOR_PORT" "${AGENT_PORTS[@]}"; do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || ready=0
+    done
+    [ "$ready" = 1 ] && break
+    sleep 0.1
+done
+if [ "$ready" != 1 ]; then
+    echo "error: the local stack did not come up within 15 s; see $RUN_DIR/*.log and $RUN_DIR/prosody.log" >&2
+    exit 1
+fi
+
+target/release/coordinator run "$SCENARIO"
