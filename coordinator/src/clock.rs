@@ -78,9 +78,11 @@ mod tests {
     #[tokio::test]
     async fn known_offset_is_found_within_bound() {
         const AHEAD: i64 = 3_600_000_000;
-        let offset = estimate(5, || async { Ok::<_, Infallible>(unix_micros_now() + AHEAD) })
-            .await
-            .unwrap();
+        let offset = estimate(5, || async {
+            Ok::<_, Infallible>(unix_micros_now() + AHEAD)
+        })
+        .await
+        .unwrap();
         assert!(
             (offset.offset_micros - AHEAD).abs() <= offset.uncertainty_micros + 1,
             "{offset:?}"

@@ -7,10 +7,10 @@
 use std::time::Duration;
 
 use tonic::transport::{Channel, Endpoint};
+use xmppload_proto::PROTOCOL_VERSION;
 use xmppload_proto::v1::bot_agent_client::BotAgentClient;
 use xmppload_proto::v1::monitor_client::MonitorClient;
 use xmppload_proto::v1::{ClockRequest, HelloRequest, HelloResponse};
-use xmppload_proto::PROTOCOL_VERSION;
 
 use crate::clock::{self, ClockOffset};
 use crate::results::run_info::PeerInfo;
@@ -60,11 +60,12 @@ pub struct MonitorPeer {
 }
 
 async fn channel(role: &'static str, address: &str) -> Result<Channel, PeerError> {
-    let endpoint = Endpoint::from_shared(address.to_string()).map_err(|err| PeerError::Address {
-        role,
-        address: address.to_string(),
-        reason: err.to_string(),
-    })?;
+    let endpoint =
+        Endpoint::from_shared(address.to_string()).map_err(|err| PeerError::Address {
+            role,
+            address: address.to_string(),
+            reason: err.to_string(),
+        })?;
     endpoint
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true)
@@ -106,12 +107,22 @@ pub async fn connect_agent(address: &str) -> Result<AgentPeer, PeerError> {
     };
 
     let mut client = BotAgentClient::new(channel(ROLE, address).await?);
-    let hello = client.hello(hello_request()).await.map_err(rejected)?.into_inner();
+    let hello = client
+        .hello(hello_request())
+        .await
+        .map_err(rejected)?
+        .into_inner();
     check_peer_version(ROLE, address, hello.protocol_version)?;
 
     let clock = clock::estimate(CLOCK_ROUNDS, || {
         let mut client = client.clone();
-        async move { Ok(client.clock(ClockRequest {}).await?.into_inner().unix_micros) }
+        async move {
+            Ok(client
+                .clock(ClockRequest {})
+                .await?
+                .into_inner()
+                .unix_micros)
+        }
     })
     .await
     .map_err(rejected)?;
@@ -133,12 +144,22 @@ pub async fn connect_monitor(address: &str) -> Result<MonitorPeer, PeerError> {
     };
 
     let mut client = MonitorClient::new(channel(ROLE, address).await?);
-    let hello = client.hello(hello_request()).await.map_err(rejected)?.into_inner();
+    let hello = client
+        .hello(hello_request())
+        .await
+        .map_err(rejected)?
+        .into_inner();
     check_peer_version(ROLE, address, hello.protocol_version)?;
 
     let clock = clock::estimate(CLOCK_ROUNDS, || {
         let mut client = client.clone();
-        async move { Ok(client.clock(ClockRequest {}).await?.into_inner().unix_micros) }
+        async move {
+            Ok(client
+                .clock(ClockRequest {})
+                .await?
+                .into_inner()
+                .unix_micros)
+        }
     })
     .await
     .map_err(rejected)?;
@@ -159,7 +180,7 @@ fn check_peer_version(role: &'static str, address: &str, version: u32) -> Result
 }
 
 /// Joins an error and its sources into one line; tonic's transport error
-/// alone only says "transport error".
+/// alone reads only "transport error".
 pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();

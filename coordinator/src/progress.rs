@@ -1,4 +1,4 @@
-//! What a person watching the run sees: phase, bots, messages per second,
+//! Live status of a run for the person watching it: phase, bots, messages per second,
 //! server CPU.
 //!
 //! On a terminal this is one live status line; otherwise (CI, a log file)
@@ -45,7 +45,9 @@ struct Snapshot {
 
 impl Progress {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn set_phase(&self, phase: impl Into<String>) {
@@ -74,7 +76,11 @@ impl Progress {
             snapshot.received += counters.messages_received;
             snapshot.errors += counters.errors.iter().map(|error| error.count).sum::<u64>();
         }
-        snapshot.cpu = state.cpu.iter().map(|(name, cpu)| (name.clone(), *cpu)).collect();
+        snapshot.cpu = state
+            .cpu
+            .iter()
+            .map(|(name, cpu)| (name.clone(), *cpu))
+            .collect();
         snapshot.cpu.sort_by(|a, b| a.0.cmp(&b.0));
         snapshot
     }

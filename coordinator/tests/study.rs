@@ -7,7 +7,7 @@ use std::path::Path;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use xmppload_agent::testing::{Prosody, ProsodyOptions};
-use xmppload_coordinator::run::{run, RunOptions};
+use xmppload_coordinator::run::{RunOptions, run};
 use xmppload_coordinator::scenario::Overrides;
 
 const BOTS: u64 = 10;
@@ -17,7 +17,9 @@ const TALK_DURATION_S: f64 = 3.0;
 async fn start_agent(name: &str, stop: &CancellationToken) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let config = xmppload_agent::AgentConfig { name: name.to_string() };
+    let config = xmppload_agent::AgentConfig {
+        name: name.to_string(),
+    };
     tokio::spawn(xmppload_agent::serve(listener, config, stop.clone()));
     address
 }
@@ -25,7 +27,9 @@ async fn start_agent(name: &str, stop: &CancellationToken) -> String {
 async fn start_monitor(stop: &CancellationToken) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let config = xmppload_monitor::MonitorConfig { name: "monitor".to_string() };
+    let config = xmppload_monitor::MonitorConfig {
+        name: "monitor".to_string(),
+    };
     tokio::spawn(xmppload_monitor::serve(listener, config, stop.clone()));
     address
 }
@@ -92,13 +96,19 @@ fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
         .records()
         .map(|record| {
             let record = record.unwrap();
-            headers.iter().map(String::from).zip(record.iter().map(String::from)).collect()
+            headers
+                .iter()
+                .map(String::from)
+                .zip(record.iter().map(String::from))
+                .collect()
         })
         .collect()
 }
 
 fn number(row: &HashMap<String, String>, column: &str) -> f64 {
-    row[column].parse().unwrap_or_else(|_| panic!("{column} = {:?} is not a number", row[column]))
+    row[column]
+        .parse()
+        .unwrap_or_else(|_| panic!("{column} = {:?} is not a number", row[column]))
 }
 
 /// Final cumulative counters of one group, summed over agents.
@@ -108,13 +118,31 @@ fn group_totals(bots: &[HashMap<String, String>], group: &str) -> HashMap<&'stat
         last_per_agent.insert(row["agent"].clone(), row);
     }
     let mut totals = HashMap::new();
-    for column in ["joined_total", "left_total", "failed_total", "messages_sent", "messages_received", "reflections"] {
-        let sum = last_per_agent.values().map(|row| number(row, column) as u64).sum();
+    for column in [
+        "joined_total",
+        "left_total",
+        "failed_total",
+        "messages_sent",
+        "messages_received",
+        "reflections",
+    ] {
+        let sum = last_per_agent
+            .values()
+            .map(|row| number(row, column) as u64)
+            .sum();
         totals.insert(column, sum);
     }
-    let errors: Vec<&str> = last_per_agent.values().map(|row| row["errors"].as_str()).filter(|e| !e.is_empty()).collect();
+    let errors: Vec<&str> = last_per_agent
+        .values()
+        .map(|row| row["errors"].as_str())
+        .filter(|e| !e.is_empty())
+        .collect();
     assert!(errors.is_empty(), "group {group} had errors: {errors:?}");
-    assert_eq!(last_per_agent.len(), 2, "group {group} should run on both agents");
+    assert_eq!(
+        last_per_agent.len(),
+        2,
+        "group {group} should run on both agents"
+    );
     totals
 }
 
@@ -123,7 +151,10 @@ fn group_totals(bots: &[HashMap<String, String>], group: &str) -> HashMap<&'stat
 async fn shortened_study_end_to_end() {
     let prosody = Prosody::start(ProsodyOptions::default()).expect("start Prosody");
     let stop = CancellationToken::new();
-    let agents = vec![start_agent("agent-a", &stop).await, start_agent("agent-b", &stop).await];
+    let agents = vec![
+        start_agent("agent-a", &stop).await,
+        start_agent("agent-b", &stop).await,
+    ];
     let monitor = start_monitor(&stop).await;
 
     let work = tempfile::tempdir().unwrap();
@@ -133,12 +164,18 @@ async fn shortened_study_end_to_end() {
     let options = RunOptions {
         scenario: scenario_path,
         results_root: work.path().join("results"),
-        overrides: Overrides { agents, monitor: Some(monitor) },
+        overrides: Overrides {
+            agents,
+            monitor: Some(monitor),
+        },
     };
-    let outcome = tokio::time::timeout(std::time::Duration::from_secs(120), run(options, CancellationToken::new()))
-        .await
-        .expect("run ends within its bound")
-        .expect("run succeeds");
+    let outcome = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        run(options, CancellationToken::new()),
+    )
+    .await
+    .expect("run ends within its bound")
+    .expect("run succeeds");
     stop.cancel();
 
     let dir = outcome.dir;
@@ -153,15 +190,31 @@ async fn shortened_study_end_to_end() {
         assert_eq!(totals["joined_total"], BOTS, "{group} joined");
         assert_eq!(totals["left_total"], BOTS, "{group} left");
         assert_eq!(totals["failed_total"], 0, "{group} failed");
-        assert_eq!(totals["messages_sent"], BOTS * messages_per_bot, "{group} sent");
-        assert_eq!(totals["reflections"], BOTS * messages_per_bot, "{group} reflections");
-        assert_eq!(totals["messages_received"], BOTS * messages_per_bot * BOTS, "{group} received");
+        assert_eq!(
+            totals["messages_sent"],
+            BOTS * messages_per_bot,
+            "{group} sent"
+        );
+        assert_eq!(
+            totals["reflections"],
+            BOTS * messages_per_bot,
+            "{group} reflections"
+        );
+        assert_eq!(
+            totals["messages_received"],
+            BOTS * messages_per_bot * BOTS,
+            "{group} received"
+        );
     }
 
     // Every reflection has a latency sample.
     let latency = read_csv(&dir.join("latency.csv"));
     for group in ["websocket", "c2s"] {
-        let count: u64 = latency.iter().filter(|row| row["group"] == group).map(|row| number(row, "count") as u64).sum();
+        let count: u64 = latency
+            .iter()
+            .filter(|row| row["group"] == group)
+            .map(|row| number(row, "count") as u64)
+            .sum();
         assert_eq!(count, BOTS * messages_per_bot, "{group} latency samples");
     }
 
@@ -181,10 +234,18 @@ async fn shortened_study_end_to_end() {
         assert!(!inside.is_empty(), "no Prosody sample in {phase:?}");
         if phase["phase"] == "talk" {
             let mean = inside.iter().sum::<f64>() / inside.len() as f64;
-            assert!(mean > 0.0, "Prosody CPU while {} talked is {mean}", phase["group"]);
+            assert!(
+                mean > 0.0,
+                "Prosody CPU while {} talked is {mean}",
+                phase["group"]
+            );
         }
     }
-    assert!(monitor_rows.iter().all(|row| row["pid"] == prosody.pid().to_string()));
+    assert!(
+        monitor_rows
+            .iter()
+            .all(|row| row["pid"] == prosody.pid().to_string())
+    );
 
     // The report states the same totals as the CSV files, group by group.
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
@@ -195,18 +256,42 @@ async fn shortened_study_end_to_end() {
             .find(|section| section.starts_with(group))
             .unwrap_or_else(|| panic!("report has no section for {group}:\n{report}"));
         let bots_line = format!("Bots: {BOTS} planned, {BOTS} joined, 0 failed, {BOTS} left");
-        assert!(section.contains(&bots_line), "{group} section lacks `{bots_line}`:\n{section}");
+        assert!(
+            section.contains(&bots_line),
+            "{group} section lacks `{bots_line}`:\n{section}"
+        );
         let whole = section
             .lines()
             .find(|line| line.starts_with("| whole group |") && line.matches('|').count() == 11)
-            .unwrap_or_else(|| panic!("{group} section has no whole-group traffic row:\n{section}"));
+            .unwrap_or_else(|| {
+                panic!("{group} section has no whole-group traffic row:\n{section}")
+            });
         let cells: Vec<&str> = whole.split('|').map(str::trim).collect();
-        assert_eq!(cells[3], sent.to_string(), "{group} sent in report: {whole}");
-        assert_eq!(cells[4], (sent * BOTS).to_string(), "{group} received in report: {whole}");
-        assert_eq!(cells[5], sent.to_string(), "{group} reflections in report: {whole}");
-        assert_eq!(cells[6], sent.to_string(), "{group} latency samples in report: {whole}");
+        assert_eq!(
+            cells[3],
+            sent.to_string(),
+            "{group} sent in report: {whole}"
+        );
+        assert_eq!(
+            cells[4],
+            (sent * BOTS).to_string(),
+            "{group} received in report: {whole}"
+        );
+        assert_eq!(
+            cells[5],
+            sent.to_string(),
+            "{group} reflections in report: {whole}"
+        );
+        assert_eq!(
+            cells[6],
+            sent.to_string(),
+            "{group} latency samples in report: {whole}"
+        );
     }
-    assert!(report.contains("## Groups compared while talking"), "{report}");
+    assert!(
+        report.contains("## Groups compared while talking"),
+        "{report}"
+    );
 
     // The graph decodes at the size the report promises.
     let image = image::open(dir.join("monitor_server.png")).unwrap();
@@ -214,7 +299,8 @@ async fn shortened_study_end_to_end() {
     assert!(dir.join("monitor_server.svg").exists());
 
     // The run's record names both agents with their clock offsets.
-    let run_info: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
+    let run_info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
     assert_eq!(run_info["agents"].as_array().unwrap().len(), 2);
     assert!(run_info["finished_unix_micros"].is_i64());
     assert_eq!(run_info["groups"][0]["stream_management"], true);

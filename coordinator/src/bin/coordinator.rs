@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 use xmppload_coordinator::report;
-use xmppload_coordinator::run::{run, RunOptions};
+use xmppload_coordinator::run::{RunOptions, run};
 use xmppload_coordinator::scenario::Overrides;
 
 /// Drives a distributed XMPP load test and writes its results.
@@ -46,7 +46,9 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .init();
 
@@ -75,7 +77,10 @@ async fn main() -> ExitCode {
                 Ok(outcome) => {
                     println!("results: {}", outcome.dir.display());
                     println!("report:  {}", outcome.dir.join("report.md").display());
-                    println!("graph:   {}", outcome.dir.join("monitor_server.png").display());
+                    println!(
+                        "graph:   {}",
+                        outcome.dir.join("monitor_server.png").display()
+                    );
                     if outcome.stopped_early {
                         eprintln!("the run was stopped before its timeline ended");
                         return ExitCode::from(130);

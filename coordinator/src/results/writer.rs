@@ -9,7 +9,9 @@ use super::run_info::RunInfo;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResultsError {
-    #[error("cannot create results folder under {path}: {source}; check that it exists and is writable")]
+    #[error(
+        "cannot create results folder under {path}: {source}; check that it exists and is writable"
+    )]
     Create { path: PathBuf, source: io::Error },
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
@@ -50,7 +52,9 @@ impl CsvFile {
             .writer
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let result = writer.write_record(record).and_then(|()| Ok(writer.flush()?));
+        let result = writer
+            .write_record(record)
+            .and_then(|()| Ok(writer.flush()?));
         result.map_err(|source| ResultsError::Csv {
             path: self.path.clone(),
             source,
@@ -246,6 +250,9 @@ mod tests {
             .unwrap();
 
         let text = fs::read_to_string(results.path().join("phases.csv")).unwrap();
-        assert_eq!(text, "group,phase,start_s,end_s\nwebsocket,join,1.000,5.000\n");
+        assert_eq!(
+            text,
+            "group,phase,start_s,end_s\nwebsocket,join,1.000,5.000\n"
+        );
     }
 }

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use base64::Engine;
 use futures::future::join_all;
-use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::Histogram;
+use hdrhistogram::serialization::Deserializer;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use xmppload_proto::v1::{GroupReport, PhaseTimes, RunGroupRequest, TlsMode, Transport};
-use xmppload_proto::{unix_micros_now, PROTOCOL_VERSION};
+use xmppload_proto::{PROTOCOL_VERSION, unix_micros_now};
 
-use super::{seconds_since, GROUP_GRACE};
+use super::{GROUP_GRACE, seconds_since};
 use crate::peers::AgentPeer;
 use crate::progress::Progress;
 use crate::results::run_info::{GroupInfo, Placement};
@@ -24,7 +24,7 @@ use crate::scenario::{self, GroupSpec, Server};
 /// agent has its request before its first bot is due.
 const START_LEAD: Duration = Duration::from_secs(1);
 
-/// How one agent's slice ended.
+/// End state of one agent's slice.
 struct SliceOutcome {
     agent: String,
     /// Phase times on the coordinator's clock, zero where absent.
@@ -113,9 +113,21 @@ pub async fn run(
     }
     let merged = merge_phases(outcomes.iter().map(|outcome| &outcome.phases));
     for (phase, first, last) in [
-        ("join", merged.join_first_unix_micros, merged.join_last_unix_micros),
-        ("talk", merged.talk_first_unix_micros, merged.talk_last_unix_micros),
-        ("leave", merged.leave_first_unix_micros, merged.leave_last_unix_micros),
+        (
+            "join",
+            merged.join_first_unix_micros,
+            merged.join_last_unix_micros,
+        ),
+        (
+            "talk",
+            merged.talk_first_unix_micros,
+            merged.talk_last_unix_micros,
+        ),
+        (
+            "leave",
+            merged.leave_first_unix_micros,
+            merged.leave_last_unix_micros,
+        ),
     ] {
         if first == 0 || last == 0 {
             continue;
@@ -153,7 +165,12 @@ fn split(bots: u32, agents: usize) -> Vec<Slice> {
         .collect()
 }
 
-fn request(spec: &GroupSpec, server: &Server, slice: &Slice, start_at_peer: i64) -> RunGroupRequest {
+fn request(
+    spec: &GroupSpec,
+    server: &Server,
+    slice: &Slice,
+    start_at_peer: i64,
+) -> RunGroupRequest {
     let (host, port) = server.c2s.clone().unwrap_or_default();
     RunGroupRequest {
         protocol_version: PROTOCOL_VERSION,
@@ -221,7 +238,7 @@ async fn stream_slice(
 
     loop {
         let message = tokio::select! {
-            // Dropping the stream tells the agent to stop this slice's bots.
+            // Dropping the stream makes the agent stop this slice's bots.
             _ = stop.cancelled() => break,
             message = stream.message() => message,
         };
@@ -265,8 +282,14 @@ fn write_report(
     started: i64,
     progress: &Progress,
 ) -> Result<(), ReportRowError> {
-    let counters = report.counters.as_ref().ok_or(ReportRowError::MissingCounters)?;
-    let t_s = format!("{:.3}", seconds_since(started, agent.clock.to_local(report.unix_micros)));
+    let counters = report
+        .counters
+        .as_ref()
+        .ok_or(ReportRowError::MissingCounters)?;
+    let t_s = format!(
+        "{:.3}",
+        seconds_since(started, agent.clock.to_local(report.unix_micros))
+    );
     let errors: Vec<String> = counters
         .errors
         .iter()
@@ -312,7 +335,13 @@ fn write_report(
 }
 
 fn phases_to_local(agent: &AgentPeer, phases: PhaseTimes) -> PhaseTimes {
-    let local = |micros: i64| if micros == 0 { 0 } else { agent.clock.to_local(micros) };
+    let local = |micros: i64| {
+        if micros == 0 {
+            0
+        } else {
+            agent.clock.to_local(micros)
+        }
+    };
     PhaseTimes {
         join_first_unix_micros: local(phases.join_first_unix_micros),
         join_last_unix_micros: local(phases.join_last_unix_micros),
@@ -333,11 +362,20 @@ fn merge_phases<'a>(all: impl Iterator<Item = &'a PhaseTimes>) -> PhaseTimes {
     };
     all.fold(PhaseTimes::default(), |merged, phases| PhaseTimes {
         join_first_unix_micros: first(merged.join_first_unix_micros, phases.join_first_unix_micros),
-        join_last_unix_micros: merged.join_last_unix_micros.max(phases.join_last_unix_micros),
+        join_last_unix_micros: merged
+            .join_last_unix_micros
+            .max(phases.join_last_unix_micros),
         talk_first_unix_micros: first(merged.talk_first_unix_micros, phases.talk_first_unix_micros),
-        talk_last_unix_micros: merged.talk_last_unix_micros.max(phases.talk_last_unix_micros),
-        leave_first_unix_micros: first(merged.leave_first_unix_micros, phases.leave_first_unix_micros),
-        leave_last_unix_micros: merged.leave_last_unix_micros.max(phases.leave_last_unix_micros),
+        talk_last_unix_micros: merged
+            .talk_last_unix_micros
+            .max(phases.talk_last_unix_micros),
+        leave_first_unix_micros: first(
+            merged.leave_first_unix_micros,
+            phases.leave_first_unix_micros,
+        ),
+        leave_last_unix_micros: merged
+            .leave_last_unix_micros
+            .max(phases.leave_last_unix_micros),
     })
 }
 
@@ -349,8 +387,22 @@ mod tests {
     #[test]
     fn split_deals_every_bot_once() {
         let slices = split(5, 2);
-        assert_eq!(slices[0], Slice { offset: 0, stride: 2, count: 3 });
-        assert_eq!(slices[1], Slice { offset: 1, stride: 2, count: 2 });
+        assert_eq!(
+            slices[0],
+            Slice {
+                offset: 0,
+                stride: 2,
+                count: 3
+            }
+        );
+        assert_eq!(
+            slices[1],
+            Slice {
+                offset: 1,
+                stride: 2,
+                count: 2
+            }
+        );
 
         let mut indices: Vec<u32> = split(50, 3)
             .iter()
@@ -364,7 +416,10 @@ mod tests {
     #[test]
     fn split_with_more_agents_than_bots() {
         let slices = split(1, 3);
-        assert_eq!(slices.iter().map(|slice| slice.count).collect::<Vec<_>>(), [1, 0, 0]);
+        assert_eq!(
+            slices.iter().map(|slice| slice.count).collect::<Vec<_>>(),
+            [1, 0, 0]
+        );
     }
 
     /// Merging keeps the earliest start and latest end and ignores absent phases.

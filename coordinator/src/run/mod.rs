@@ -25,11 +25,11 @@ use crate::results::run_info::RunInfo;
 use crate::results::{ResultsDir, ResultsError};
 use crate::scenario::{Overrides, Scenario, ScenarioError, Step};
 
-/// What `coordinator run` needs.
+/// Options of `coordinator run`.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub scenario: PathBuf,
-    /// Folder that holds the numbered results folders.
+    /// Folder that contains the numbered results folders.
     pub results_root: PathBuf,
     pub overrides: Overrides,
 }
@@ -46,7 +46,7 @@ pub enum RunError {
     Report { dir: PathBuf, source: ReportError },
 }
 
-/// What a finished run left behind.
+/// Outcome of a finished run.
 #[derive(Debug)]
 pub struct RunOutcome {
     pub dir: PathBuf,
@@ -66,8 +66,13 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
         Some(spec) => Some(peers::connect_monitor(&spec.address).await?),
         None => None,
     };
-    let mut agents =
-        try_join_all(scenario.agents.iter().map(|address| peers::connect_agent(address))).await?;
+    let mut agents = try_join_all(
+        scenario
+            .agents
+            .iter()
+            .map(|address| peers::connect_agent(address)),
+    )
+    .await?;
     make_names_unique(agents.iter_mut().map(|agent| &mut agent.info.name));
     for agent in &agents {
         info!(

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-use xmppload_proto::v1::{process_selector, ProcessSelector, SampleBatch, WatchRequest};
 use xmppload_proto::PROTOCOL_VERSION;
+use xmppload_proto::v1::{ProcessSelector, SampleBatch, WatchRequest, process_selector};
 
 use super::seconds_since;
 use crate::peers::MonitorPeer;
@@ -61,7 +61,9 @@ pub async fn stream(
                     }
                 }
             }
-            Err(status) => warn!(monitor = %peer.info.name, %status, "monitor rejected the watch request"),
+            Err(status) => {
+                warn!(monitor = %peer.info.name, %status, "monitor rejected the watch request")
+            }
         }
         tokio::select! {
             _ = run_end.cancelled() => return,
@@ -91,7 +93,10 @@ fn write_batch(
     started: i64,
     progress: &Progress,
 ) {
-    let t_s = format!("{:.3}", seconds_since(started, peer.clock.to_local(batch.unix_micros)));
+    let t_s = format!(
+        "{:.3}",
+        seconds_since(started, peer.clock.to_local(batch.unix_micros))
+    );
     for sample in &batch.processes {
         let row = [
             t_s.clone(),

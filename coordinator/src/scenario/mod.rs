@@ -2,7 +2,7 @@
 //!
 //! [`Scenario::load`] reads and validates the whole file before a run starts,
 //! so a typo never surfaces halfway through a run. Every error names the
-//! file, the line and the field, and says what a valid value looks like.
+//! file, the line and the field, and shows what a valid value looks like.
 
 mod raw;
 mod validate;

@@ -75,7 +75,9 @@ fn valid_scenario_resolves_settings() {
 
     let monitor = scenario.monitor.unwrap();
     assert_eq!(monitor.interval_ms, 200);
-    assert!(matches!(&monitor.processes[0].target, ProcessTarget::Pidfile(p) if p == "/run/prosody/prosody.pid"));
+    assert!(
+        matches!(&monitor.processes[0].target, ProcessTarget::Pidfile(p) if p == "/run/prosody/prosody.pid")
+    );
 }
 
 /// The shipped study scenario is valid.
@@ -106,22 +108,64 @@ fn overrides_replace_addresses() {
 #[test]
 fn invalid_values_name_line_and_field() {
     let cases = [
-        (VALID.replace("bots = 4", "bots = 0"), "test.toml:30: field `timeline[1].bots`: must be at least 1"),
-        (VALID.replace("transport = \"c2s\"", "transport = \"bosh\""), "test.toml:35: field `timeline[2].transport`: `bosh` is not a transport"),
-        (VALID.replace("join_rate = 5.0", "join_rate = -1.0"), "test.toml:22: field `defaults.join_rate`: -1 is not a rate"),
-        (VALID.replace("talk_rate = 2.0", "talk_rate = 2.0\nleave_after_s = 3.0"), "field `timeline[1].leave_after_s`: 3.000 s is before talking ends"),
-        (VALID.replace("c2s = \"127.0.0.1:5222\"", "c2s = \"localhost\""), "test.toml:7: field `server.c2s`: `localhost` is not HOST:PORT"),
-        (VALID.replace("ws://", "http://"), "test.toml:8: field `server.websocket_url`"),
-        (VALID.replace("pidfile = \"/run/prosody/prosody.pid\"", "pid = 1\npidfile = \"x\""), "field `monitor.process[0]`: needs exactly one of"),
-        (VALID.replace("[monitor]", "[monitor]\ninterval_ms = 50"), "field `monitor.interval_ms`: 50 ms is below the minimum of 100 ms"),
-        (VALID.replace("\"http://127.0.0.1:15051\"", "\"127.0.0.1:15051\""), "test.toml:18: field `agents.addresses[0]`: `127.0.0.1:15051` is not a gRPC address"),
-        (VALID.replace("group = \"tcp\"", "group = \"ws\""), "group name `ws` is used twice"),
-        (VALID.replace("wait_s = 1.5", "wait_s = 1.5\nbots = 3"), "is either a wait"),
-        (VALID.replace("room = \"study\"", "room = \"study@elsewhere\""), "field `defaults.room`"),
+        (
+            VALID.replace("bots = 4", "bots = 0"),
+            "test.toml:30: field `timeline[1].bots`: must be at least 1",
+        ),
+        (
+            VALID.replace("transport = \"c2s\"", "transport = \"bosh\""),
+            "test.toml:35: field `timeline[2].transport`: `bosh` is not a transport",
+        ),
+        (
+            VALID.replace("join_rate = 5.0", "join_rate = -1.0"),
+            "test.toml:22: field `defaults.join_rate`: -1 is not a rate",
+        ),
+        (
+            VALID.replace("talk_rate = 2.0", "talk_rate = 2.0\nleave_after_s = 3.0"),
+            "field `timeline[1].leave_after_s`: 3.000 s is before talking ends",
+        ),
+        (
+            VALID.replace("c2s = \"127.0.0.1:5222\"", "c2s = \"localhost\""),
+            "test.toml:7: field `server.c2s`: `localhost` is not HOST:PORT",
+        ),
+        (
+            VALID.replace("ws://", "http://"),
+            "test.toml:8: field `server.websocket_url`",
+        ),
+        (
+            VALID.replace(
+                "pidfile = \"/run/prosody/prosody.pid\"",
+                "pid = 1\npidfile = \"x\"",
+            ),
+            "field `monitor.process[0]`: needs exactly one of",
+        ),
+        (
+            VALID.replace("[monitor]", "[monitor]\ninterval_ms = 50"),
+            "field `monitor.interval_ms`: 50 ms is below the minimum of 100 ms",
+        ),
+        (
+            VALID.replace("\"http://127.0.0.1:15051\"", "\"127.0.0.1:15051\""),
+            "test.toml:18: field `agents.addresses[0]`: `127.0.0.1:15051` is not a gRPC address",
+        ),
+        (
+            VALID.replace("group = \"tcp\"", "group = \"ws\""),
+            "group name `ws` is used twice",
+        ),
+        (
+            VALID.replace("wait_s = 1.5", "wait_s = 1.5\nbots = 3"),
+            "is either a wait",
+        ),
+        (
+            VALID.replace("room = \"study\"", "room = \"study@elsewhere\""),
+            "field `defaults.room`",
+        ),
     ];
     for (text, expected) in cases {
         let message = error_of(&text);
-        assert!(message.contains(expected), "expected `{expected}` in `{message}`");
+        assert!(
+            message.contains(expected),
+            "expected `{expected}` in `{message}`"
+        );
     }
 }
 
@@ -139,7 +183,8 @@ fn syntax_and_unknown_fields_name_line() {
 /// A scenario without any group is rejected.
 #[test]
 fn timeline_without_group_is_rejected() {
-    let text = VALID.split("[[timeline]]").next().unwrap().to_string() + "[[timeline]]\nwait_s = 1.0\n";
+    let text =
+        VALID.split("[[timeline]]").next().unwrap().to_string() + "[[timeline]]\nwait_s = 1.0\n";
     assert!(error_of(&text).contains("has no bot group"));
 }
 
@@ -147,5 +192,8 @@ fn timeline_without_group_is_rejected() {
 #[test]
 fn missing_file_is_named() {
     let err = Scenario::load(Path::new("/nonexistent/s.toml"), &Overrides::default()).unwrap_err();
-    assert!(err.to_string().starts_with("cannot read scenario /nonexistent/s.toml"));
+    assert!(
+        err.to_string()
+            .starts_with("cannot read scenario /nonexistent/s.toml")
+    );
 }

@@ -9,8 +9,8 @@ use toml::Spanned;
 
 use super::raw::{RawGroupSettings, RawProcess, RawScenario, RawStep};
 use super::{
-    GroupSpec, MonitorSpec, Overrides, ProcessSpec, ProcessTarget, Scenario, Server, Step,
-    TlsMode, Transport,
+    GroupSpec, MonitorSpec, Overrides, ProcessSpec, ProcessTarget, Scenario, Server, Step, TlsMode,
+    Transport,
 };
 
 /// Smallest monitor interval the monitor agent accepts.
@@ -56,7 +56,12 @@ impl Context<'_> {
             + 1
     }
 
-    fn invalid(&self, span: Range<usize>, field: &str, message: impl Into<String>) -> ScenarioError {
+    fn invalid(
+        &self,
+        span: Range<usize>,
+        field: &str,
+        message: impl Into<String>,
+    ) -> ScenarioError {
         ScenarioError::Invalid {
             file: self.file.clone(),
             line: self.line_of(span),
@@ -81,7 +86,11 @@ pub fn parse(path: &Path, source: &str, overrides: &Overrides) -> Result<Scenari
     let name_span = raw.name.span();
     let name = raw.name.into_inner();
     if name.trim().is_empty() {
-        return Err(cx.invalid(name_span, "name", "must not be empty; give the scenario a short name"));
+        return Err(cx.invalid(
+            name_span,
+            "name",
+            "must not be empty; give the scenario a short name",
+        ));
     }
 
     let server = server(&cx, raw.server)?;
@@ -98,7 +107,10 @@ pub fn parse(path: &Path, source: &str, overrides: &Overrides) -> Result<Scenari
                 return Err(cx.invalid(
                     timeline_span.clone(),
                     &format!("timeline[{index}].group"),
-                    format!("group name `{}` is used twice; give each group its own name", group.name),
+                    format!(
+                        "group name `{}` is used twice; give each group its own name",
+                        group.name
+                    ),
                 ));
             }
         }
@@ -139,7 +151,9 @@ fn server(cx: &Context, raw: Spanned<super::raw::RawServer>) -> Result<Server, S
         Some(value) => {
             let span = value.span();
             let url = value.into_inner();
-            if !(url.starts_with("ws://") || url.starts_with("wss://")) || url.len() < "ws://x".len() {
+            if !(url.starts_with("ws://") || url.starts_with("wss://"))
+                || url.len() < "ws://x".len()
+            {
                 return Err(cx.invalid(
                     span,
                     "server.websocket_url",
@@ -162,7 +176,9 @@ fn server(cx: &Context, raw: Spanned<super::raw::RawServer>) -> Result<Server, S
                     return Err(cx.invalid(
                         span,
                         "server.tls",
-                        format!("`{other}` is not a TLS mode; use none, starttls or starttls-required"),
+                        format!(
+                            "`{other}` is not a TLS mode; use none, starttls or starttls-required"
+                        ),
                     ));
                 }
             }
@@ -242,7 +258,9 @@ fn process_spec(
     let target = match (raw.pidfile, raw.pid, raw.cmdline_contains) {
         (Some(pidfile), None, None) => ProcessTarget::Pidfile(pidfile),
         (None, Some(pid), None) => ProcessTarget::Pid(pid),
-        (None, None, Some(pattern)) if !pattern.is_empty() => ProcessTarget::CmdlineContains(pattern),
+        (None, None, Some(pattern)) if !pattern.is_empty() => {
+            ProcessTarget::CmdlineContains(pattern)
+        }
         _ => {
             return Err(cx.invalid(
                 span,
@@ -318,7 +336,11 @@ fn timeline_step(
     };
     let name_span = name.span();
     let name = name.into_inner();
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         return Err(cx.invalid(
             name_span,
             &field("group"),
@@ -327,7 +349,11 @@ fn timeline_step(
     }
 
     let Some(transport) = raw.transport.take() else {
-        return Err(cx.invalid(span, &field("transport"), "is missing; use websocket or c2s"));
+        return Err(cx.invalid(
+            span,
+            &field("transport"),
+            "is missing; use websocket or c2s",
+        ));
     };
     let transport_span = transport.span();
     let transport = match transport.into_inner().as_str() {
@@ -368,7 +394,16 @@ fn timeline_step(
         return Err(cx.invalid(bots_span, &field("bots"), "must be at least 1"));
     }
 
-    let group = group_settings(cx, index, name, transport, bots, raw.settings(), defaults, server)?;
+    let group = group_settings(
+        cx,
+        index,
+        name,
+        transport,
+        bots,
+        raw.settings(),
+        defaults,
+        server,
+    )?;
     Ok(Step::Group(group))
 }
 
@@ -411,7 +446,9 @@ fn group_settings(
             file: cx.file.clone(),
             line: 1,
             field: room_field,
-            message: format!("`{room}` must be the room's local name only; the MUC domain comes from server.muc_domain"),
+            message: format!(
+                "`{room}` must be the room's local name only; the MUC domain comes from server.muc_domain"
+            ),
         });
     }
 
@@ -425,7 +462,10 @@ fn group_settings(
     let (talk_duration, talk_duration_field) = pick!(talk_duration_s);
     let talk_duration = seconds(cx, talk_duration, &talk_duration_field, 10.0)?;
     let (leave_after_raw, leave_after_field) = pick!(leave_after_s);
-    let leave_span = leave_after_raw.as_ref().map(|value| value.span()).unwrap_or(0..0);
+    let leave_span = leave_after_raw
+        .as_ref()
+        .map(|value| value.span())
+        .unwrap_or(0..0);
     let leave_after = seconds(cx, leave_after_raw, &leave_after_field, 25.0)?;
     if leave_after < talk_after + talk_duration {
         return Err(cx.invalid(
@@ -449,7 +489,9 @@ fn group_settings(
                 return Err(cx.invalid(
                     span,
                     &body_field,
-                    format!("{bytes} is out of range; use {MIN_BODY_BYTES} to {MAX_BODY_BYTES} bytes"),
+                    format!(
+                        "{bytes} is out of range; use {MIN_BODY_BYTES} to {MAX_BODY_BYTES} bytes"
+                    ),
                 ));
             }
             bytes
@@ -490,7 +532,11 @@ fn non_empty(cx: &Context, value: Spanned<String>, field: &str) -> Result<String
     Ok(value)
 }
 
-fn host_port(cx: &Context, value: Spanned<String>, field: &str) -> Result<(String, u16), ScenarioError> {
+fn host_port(
+    cx: &Context,
+    value: Spanned<String>,
+    field: &str,
+) -> Result<(String, u16), ScenarioError> {
     let span = value.span();
     let text = value.into_inner();
     let parsed = text.rsplit_once(':').and_then(|(host, port)| {
@@ -498,10 +544,20 @@ fn host_port(cx: &Context, value: Spanned<String>, field: &str) -> Result<(Strin
         let port = port.parse::<u16>().ok().filter(|&port| port > 0)?;
         (!host.is_empty()).then(|| (host.to_string(), port))
     });
-    parsed.ok_or_else(|| cx.invalid(span, field, format!("`{text}` is not HOST:PORT, for example \"127.0.0.1:5222\"")))
+    parsed.ok_or_else(|| {
+        cx.invalid(
+            span,
+            field,
+            format!("`{text}` is not HOST:PORT, for example \"127.0.0.1:5222\""),
+        )
+    })
 }
 
-fn grpc_address(cx: &Context, value: Spanned<String>, field: &str) -> Result<String, ScenarioError> {
+fn grpc_address(
+    cx: &Context,
+    value: Spanned<String>,
+    field: &str,
+) -> Result<String, ScenarioError> {
     let span = value.span();
     let address = value.into_inner();
     let rest = address
@@ -554,9 +610,14 @@ fn rate(
     let rate = value.into_inner();
     // One arrival or message every microsecond is past any server's limit.
     const MAX_RATE: f64 = 1_000_000.0;
-    let valid = rate.is_finite() && rate <= MAX_RATE && (rate > 0.0 || (zero_allowed && rate == 0.0));
+    let valid =
+        rate.is_finite() && rate <= MAX_RATE && (rate > 0.0 || (zero_allowed && rate == 0.0));
     if !valid {
-        let lower = if zero_allowed { "0" } else { "a positive number" };
+        let lower = if zero_allowed {
+            "0"
+        } else {
+            "a positive number"
+        };
         return Err(cx.invalid(
             span,
             field,
