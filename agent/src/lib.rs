@@ -31,6 +31,7 @@ pub mod xml;
 pub use error::AgentError;
 
 use tokio_util::sync::CancellationToken;
+use xmppload_proto::auth::{AuthToken, RequireToken, warn_if_unprotected};
 use xmppload_proto::v1::bot_agent_server::BotAgentServer;
 
 /// Settings of one agent process.
@@ -38,6 +39,17 @@ use xmppload_proto::v1::bot_agent_server::BotAgentServer;
 pub struct AgentConfig {
     /// Name reported in `Hello`.
     pub name: String,
+    /// Shared secret every call must carry; `None` accepts any caller.
+    pub token: Option<AuthToken>,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            name: "agent".to_owned(),
+            token: None,
+        }
+    }
 }
 
 /// Serves the `BotAgent` gRPC service on `listener` until `shutdown` is
@@ -48,12 +60,14 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), AgentError> {
     let local = listener.local_addr().ok();
-    tracing::info!(addr = ?local, name = %config.name, "agent listening");
+    tracing::info!(addr = ?local, name = %config.name, token = config.token.is_some(), "agent listening");
+    warn_if_unprotected(local, config.token.as_ref(), "drive load from this host");
 
+    let auth = RequireToken::new(config.token.clone());
     let service = service::AgentService::new(config, shutdown.clone());
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
     tonic::transport::Server::builder()
-        .add_service(BotAgentServer::new(service))
+        .add_service(BotAgentServer::with_interceptor(service, auth))
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await?;
 

@@ -3,11 +3,15 @@
 //! Each peer is reached over gRPC, greeted with `Hello` (protocol version
 //! check) and measured with a few `Clock` round trips, all before the run
 //! starts, so an unreachable or mismatched peer stops the run up front.
+//! Every call carries the shared token, when one is set, through an
+//! [`AttachToken`] interceptor on the clients.
 
 use std::time::Duration;
 
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use xmppload_proto::PROTOCOL_VERSION;
+use xmppload_proto::auth::{AttachToken, AuthToken, TOKEN_ENV};
 use xmppload_proto::v1::bot_agent_client::BotAgentClient;
 use xmppload_proto::v1::monitor_client::MonitorClient;
 use xmppload_proto::v1::{ClockRequest, HelloRequest, HelloResponse};
@@ -35,6 +39,16 @@ pub enum PeerError {
         address: String,
         reason: String,
     },
+    #[error(
+        "{role} at {address} rejected the coordinator as unauthenticated: {}; \
+         pass the {role}'s token with --token-file PATH or {TOKEN_ENV}",
+        status.message()
+    )]
+    Unauthenticated {
+        role: &'static str,
+        address: String,
+        status: tonic::Status,
+    },
     #[error("{role} at {address} rejected the coordinator: {status}")]
     Rejected {
         role: &'static str,
@@ -43,11 +57,14 @@ pub enum PeerError {
     },
 }
 
+/// Channel whose calls carry the shared token, when one is set.
+pub type AuthChannel = InterceptedService<Channel, AttachToken>;
+
 /// A connected bot agent.
 #[derive(Clone)]
 pub struct AgentPeer {
     pub info: PeerInfo,
-    pub client: BotAgentClient<Channel>,
+    pub client: BotAgentClient<AuthChannel>,
     pub clock: ClockOffset,
 }
 
@@ -55,8 +72,26 @@ pub struct AgentPeer {
 #[derive(Clone)]
 pub struct MonitorPeer {
     pub info: PeerInfo,
-    pub client: MonitorClient<Channel>,
+    pub client: MonitorClient<AuthChannel>,
     pub clock: ClockOffset,
+}
+
+/// Builds `Rejected`, or `Unauthenticated` when the peer rejected the token.
+fn rejection(role: &'static str, address: &str, status: tonic::Status) -> PeerError {
+    let address = address.to_string();
+    if status.code() == tonic::Code::Unauthenticated {
+        PeerError::Unauthenticated {
+            role,
+            address,
+            status,
+        }
+    } else {
+        PeerError::Rejected {
+            role,
+            address,
+            status,
+        }
+    }
 }
 
 async fn channel(role: &'static str, address: &str) -> Result<Channel, PeerError> {
@@ -98,15 +133,15 @@ fn peer_info(address: &str, hello: HelloResponse, clock: ClockOffset) -> PeerInf
 }
 
 /// Connects to a bot agent, checks its protocol version and measures its clock.
-pub async fn connect_agent(address: &str) -> Result<AgentPeer, PeerError> {
+pub async fn connect_agent(
+    address: &str,
+    token: Option<&AuthToken>,
+) -> Result<AgentPeer, PeerError> {
     const ROLE: &str = "bot agent";
-    let rejected = |status| PeerError::Rejected {
-        role: ROLE,
-        address: address.to_string(),
-        status,
-    };
+    let rejected = |status| rejection(ROLE, address, status);
 
-    let mut client = BotAgentClient::new(channel(ROLE, address).await?);
+    let mut client =
+        BotAgentClient::with_interceptor(channel(ROLE, address).await?, AttachToken::new(token));
     let hello = client
         .hello(hello_request())
         .await
@@ -135,15 +170,15 @@ pub async fn connect_agent(address: &str) -> Result<AgentPeer, PeerError> {
 }
 
 /// Connects to the monitor agent, checks its protocol version and measures its clock.
-pub async fn connect_monitor(address: &str) -> Result<MonitorPeer, PeerError> {
+pub async fn connect_monitor(
+    address: &str,
+    token: Option<&AuthToken>,
+) -> Result<MonitorPeer, PeerError> {
     const ROLE: &str = "monitor agent";
-    let rejected = |status| PeerError::Rejected {
-        role: ROLE,
-        address: address.to_string(),
-        status,
-    };
+    let rejected = |status| rejection(ROLE, address, status);
 
-    let mut client = MonitorClient::new(channel(ROLE, address).await?);
+    let mut client =
+        MonitorClient::with_interceptor(channel(ROLE, address).await?, AttachToken::new(token));
     let hello = client
         .hello(hello_request())
         .await

@@ -31,6 +31,7 @@ async fn run_text(dir: &Path, text: &str, overrides: Overrides) -> RunError {
         scenario: path,
         results_root: dir.join("results"),
         overrides,
+        token: None,
     };
     run(options, CancellationToken::new())
         .await

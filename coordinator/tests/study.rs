@@ -19,6 +19,7 @@ async fn start_agent(name: &str, stop: &CancellationToken) -> String {
     let address = format!("http://{}", listener.local_addr().unwrap());
     let config = xmppload_agent::AgentConfig {
         name: name.to_string(),
+        ..xmppload_agent::AgentConfig::default()
     };
     tokio::spawn(xmppload_agent::serve(listener, config, stop.clone()));
     address
@@ -29,6 +30,7 @@ async fn start_monitor(stop: &CancellationToken) -> String {
     let address = format!("http://{}", listener.local_addr().unwrap());
     let config = xmppload_monitor::MonitorConfig {
         name: "monitor".to_string(),
+        ..xmppload_monitor::MonitorConfig::default()
     };
     tokio::spawn(xmppload_monitor::serve(listener, config, stop.clone()));
     address
@@ -168,6 +170,7 @@ async fn shortened_study_end_to_end() {
             agents,
             monitor: Some(monitor),
         },
+        token: None,
     };
     let outcome = tokio::time::timeout(
         std::time::Duration::from_secs(120),

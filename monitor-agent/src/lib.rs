@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tracing::info;
+use xmppload_proto::auth::{AuthToken, RequireToken, warn_if_unprotected};
 use xmppload_proto::v1::monitor_server::MonitorServer;
 
 pub use error::MonitorError;
@@ -42,6 +43,17 @@ pub use selector::{Selector, Target};
 pub struct MonitorConfig {
     /// Name reported in `Hello`, usually the host name.
     pub name: String,
+    /// Shared secret every call must carry; `None` accepts any caller.
+    pub token: Option<AuthToken>,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            name: "monitor".to_owned(),
+            token: None,
+        }
+    }
 }
 
 /// Serves the `Monitor` gRPC service on `listener` until `shutdown` is
@@ -55,17 +67,28 @@ pub async fn serve(
     config: MonitorConfig,
     shutdown: CancellationToken,
 ) -> Result<(), MonitorError> {
+    let token = config.token.is_some();
     match listener.local_addr() {
-        Ok(address) => info!(listen = %address, name = %config.name, "monitor agent serving"),
-        Err(err) => info!(%err, name = %config.name, "monitor agent serving on an unknown address"),
+        Ok(address) => {
+            info!(listen = %address, name = %config.name, token, "monitor agent serving");
+            warn_if_unprotected(
+                Some(address),
+                config.token.as_ref(),
+                "read the CPU and memory use of any process on this host",
+            );
+        }
+        Err(err) => {
+            info!(%err, name = %config.name, token, "monitor agent serving on an unknown address")
+        }
     }
 
+    let auth = RequireToken::new(config.token);
     let service = service::MonitorService::new(config.name, shutdown.clone());
     // Batches are small and periodic, so send them at once instead of
     // letting Nagle's algorithm hold them back.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     Server::builder()
-        .add_service(MonitorServer::new(service))
+        .add_service(MonitorServer::with_interceptor(service, auth))
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await?;
 

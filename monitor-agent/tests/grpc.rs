@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::Code;
 use tonic::transport::Channel;
 use xmppload_monitor::{MonitorConfig, MonitorError, serve};
+use xmppload_proto::auth::{AttachToken, AuthToken};
 use xmppload_proto::v1::monitor_client::MonitorClient;
 use xmppload_proto::v1::{self, process_selector};
 
@@ -30,11 +31,16 @@ struct Server {
 
 impl Server {
     async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    async fn start_with(token: Option<AuthToken>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         let config = MonitorConfig {
             name: "test-monitor".to_owned(),
+            token,
         };
         let task = tokio::spawn(serve(listener, config, shutdown.clone()));
         Self {
@@ -261,5 +267,38 @@ async fn shutdown_ends_watch() {
     let status = ending.expect_err("stream ended without a status");
     assert_eq!(status.code(), Code::Unavailable, "{status}");
 
+    server.stop().await;
+}
+
+/// A monitor started with a token rejects calls without it and serves calls with it.
+#[tokio::test]
+async fn token_guards_every_call() {
+    let token = AuthToken::parse("monitor-token-0123456789", "test").unwrap();
+    let server = Server::start_with(Some(token.clone())).await;
+    let hello = v1::HelloRequest {
+        protocol_version: xmppload_proto::PROTOCOL_VERSION,
+        coordinator: "test".to_owned(),
+    };
+
+    let mut anonymous = server.client().await;
+    let status = anonymous.hello(hello.clone()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status}");
+    let status = anonymous
+        .watch(watch_request(
+            vec![pid_selector("self", std::process::id())],
+            100,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status}");
+
+    let channel = Channel::from_shared(format!("http://{}", server.address))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut authorized = MonitorClient::with_interceptor(channel, AttachToken::new(Some(&token)));
+    let response = authorized.hello(hello).await.unwrap().into_inner();
+    assert_eq!(response.name, "test-monitor");
     server.stop().await;
 }

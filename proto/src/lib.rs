@@ -3,7 +3,10 @@
 //! The generated types live in [`v1`]. Peers check [`PROTOCOL_VERSION`] in
 //! `Hello` and in every request that starts work, so a coordinator and an
 //! agent built from different contracts fail early with a clear status
-//! instead of misreading each other's messages.
+//! instead of misreading each other's messages. [`auth`] carries the shared
+//! bearer token that agents may require of every call.
+
+pub mod auth;
 
 pub mod v1 {
     tonic::include_proto!("xmppload.v1");

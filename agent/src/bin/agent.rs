@@ -1,11 +1,13 @@
 //! `agent`: serves the BotAgent gRPC service until Ctrl-C.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use xmppload_agent::{AgentConfig, serve};
+use xmppload_proto::auth::{AuthToken, TOKEN_ENV};
 
 /// Bot agent of the XMPP load tester: runs bot groups on request of a coordinator.
 #[derive(Debug, Parser)]
@@ -18,6 +20,13 @@ struct Options {
     /// Agent name reported to the coordinator [default: the host name]
     #[arg(long)]
     name: Option<String>,
+
+    /// File that contains the shared token every call must carry as
+    /// `authorization: Bearer <token>` (at least 16 characters). Without it
+    /// the token is taken from the XMPPLOAD_TOKEN environment variable, and
+    /// without either any caller is accepted [default: none]
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -32,6 +41,9 @@ async fn main() -> anyhow::Result<()> {
         Some(name) => name,
         None => host_name(),
     };
+
+    let token = AuthToken::load(options.token_file.as_deref(), std::env::var_os(TOKEN_ENV))
+        .context("failed to load the shared token")?;
 
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
@@ -55,7 +67,8 @@ async fn main() -> anyhow::Result<()> {
         }
     });
 
-    serve(listener, AgentConfig { name }, shutdown)
+    let config = AgentConfig { name, token };
+    serve(listener, config, shutdown)
         .await
         .context("agent server failed")?;
     Ok(())

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -18,6 +19,7 @@ pub const STREAM_TIMEOUT: Duration = Duration::from_secs(30);
 /// An agent serving on a loopback port, stopped on drop.
 pub struct TestAgent {
     pub client: BotAgentClient<Channel>,
+    pub addr: SocketAddr,
     shutdown: CancellationToken,
 }
 
@@ -29,17 +31,27 @@ impl Drop for TestAgent {
 
 /// Starts the agent on port 0 and connects a gRPC client to it.
 pub async fn start_agent() -> TestAgent {
+    start_agent_with(AgentConfig {
+        name: "test-agent".to_owned(),
+        ..AgentConfig::default()
+    })
+    .await
+}
+
+/// Starts an agent with `config` on port 0 and connects a client without a token.
+pub async fn start_agent_with(config: AgentConfig) -> TestAgent {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
-    let config = AgentConfig {
-        name: "test-agent".to_owned(),
-    };
     tokio::spawn(serve(listener, config, shutdown.clone()));
     let client = BotAgentClient::connect(format!("http://{addr}"))
         .await
         .unwrap();
-    TestAgent { client, shutdown }
+    TestAgent {
+        client,
+        addr,
+        shutdown,
+    }
 }
 
 /// Builds a valid WebSocket request for `count` bots in `room` of the given server,

@@ -9,6 +9,7 @@ use tracing_subscriber::EnvFilter;
 use xmppload_coordinator::report;
 use xmppload_coordinator::run::{RunOptions, run};
 use xmppload_coordinator::scenario::Overrides;
+use xmppload_proto::auth::{AuthToken, TOKEN_ENV};
 
 /// Drives a distributed XMPP load test and writes its results.
 #[derive(Parser)]
@@ -35,6 +36,12 @@ enum Command {
         /// Default: [monitor] address of the scenario.
         #[arg(long, value_name = "ADDRESS")]
         monitor: Option<String>,
+        /// File that contains the shared token of the agents and the
+        /// monitor, sent on every call as `authorization: Bearer <token>`.
+        /// Without it the token is taken from the XMPPLOAD_TOKEN environment
+        /// variable, and without either no token is sent [default: none]
+        #[arg(long, value_name = "PATH")]
+        token_file: Option<PathBuf>,
     },
     /// Rebuild report.md and the graphs of a results folder from its data files.
     Report {
@@ -58,7 +65,16 @@ async fn main() -> ExitCode {
             results_dir,
             agents,
             monitor,
+            token_file,
         } => {
+            let token = match AuthToken::load(token_file.as_deref(), std::env::var_os(TOKEN_ENV)) {
+                Ok(token) => token,
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    return ExitCode::FAILURE;
+                }
+            };
+
             let stop = CancellationToken::new();
             let on_interrupt = stop.clone();
             tokio::spawn(async move {
@@ -72,6 +88,7 @@ async fn main() -> ExitCode {
                 scenario,
                 results_root: results_dir,
                 overrides: Overrides { agents, monitor },
+                token,
             };
             match run(options, stop).await {
                 Ok(outcome) => {

@@ -16,6 +16,7 @@ use std::time::Duration;
 use futures::future::try_join_all;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+use xmppload_proto::auth::AuthToken;
 use xmppload_proto::unix_micros_now;
 
 use crate::peers::{self, PeerError};
@@ -32,6 +33,8 @@ pub struct RunOptions {
     /// Folder that contains the numbered results folders.
     pub results_root: PathBuf,
     pub overrides: Overrides,
+    /// Shared token sent to every agent and the monitor; `None` sends none.
+    pub token: Option<AuthToken>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,14 +66,14 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
     // Reach every peer before creating the results folder, so a typo in an
     // address costs no folder number.
     let monitor = match &scenario.monitor {
-        Some(spec) => Some(peers::connect_monitor(&spec.address).await?),
+        Some(spec) => Some(peers::connect_monitor(&spec.address, options.token.as_ref()).await?),
         None => None,
     };
     let mut agents = try_join_all(
         scenario
             .agents
             .iter()
-            .map(|address| peers::connect_agent(address)),
+            .map(|address| peers::connect_agent(address, options.token.as_ref())),
     )
     .await?;
     make_names_unique(agents.iter_mut().map(|agent| &mut agent.info.name));

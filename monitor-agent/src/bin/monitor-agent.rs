@@ -2,6 +2,7 @@
 //! Which processes to watch arrives from the coordinator in each `Watch`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
@@ -9,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
 use xmppload_monitor::{MonitorConfig, serve};
+use xmppload_proto::auth::{AuthToken, TOKEN_ENV};
 
 /// Streams CPU and memory samples of processes on this host to the
 /// xmppload coordinator.
@@ -22,6 +24,13 @@ struct Args {
     /// Name reported to the coordinator in Hello [default: this host's name]
     #[arg(long)]
     name: Option<String>,
+
+    /// File that contains the shared token every call must carry as
+    /// `authorization: Bearer <token>` (at least 16 characters). Without it
+    /// the token is taken from the XMPPLOAD_TOKEN environment variable, and
+    /// without either any caller is accepted [default: none]
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -37,6 +46,9 @@ async fn main() -> anyhow::Result<()> {
         .name
         .or_else(sysinfo::System::host_name)
         .unwrap_or_else(|| "monitor".to_owned());
+
+    let token = AuthToken::load(args.token_file.as_deref(), std::env::var_os(TOKEN_ENV))
+        .context("failed to load the shared token")?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -60,7 +72,7 @@ async fn main() -> anyhow::Result<()> {
         }
     });
 
-    serve(listener, MonitorConfig { name }, shutdown)
+    serve(listener, MonitorConfig { name, token }, shutdown)
         .await
         .context("monitor agent failed")
 }
