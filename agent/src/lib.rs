@@ -12,6 +12,7 @@
 //! - [`bot`]: one bot's life: connect, join the MUC room, talk, leave.
 //! - [`group`]: validating a `RunGroup` request, running its bots, and
 //!   aggregating their counters into one report a second.
+//! - [`policy`]: the agent's own target allowlist and load limits.
 //! - [`service`] and [`serve`]: the `BotAgent` gRPC server.
 //! - [`testing`]: a throwaway Prosody for integration tests.
 //!
@@ -22,6 +23,7 @@ pub mod bot;
 pub mod error;
 pub mod group;
 pub mod host;
+pub mod policy;
 pub mod service;
 pub mod session;
 pub mod testing;
@@ -29,6 +31,7 @@ pub mod transport;
 pub mod xml;
 
 pub use error::AgentError;
+use policy::{Limits, RunningBots, TargetPolicy};
 
 use tokio_util::sync::CancellationToken;
 use xmppload_proto::auth::{AuthToken, RequireToken, warn_if_unprotected};
@@ -41,6 +44,11 @@ pub struct AgentConfig {
     pub name: String,
     /// Shared secret every call must carry; `None` accepts any caller.
     pub token: Option<AuthToken>,
+    /// Servers the bots may connect to.
+    pub targets: TargetPolicy,
+    pub limits: Limits,
+    /// Bots running on this agent; keep a clone to watch it.
+    pub running_bots: RunningBots,
 }
 
 impl Default for AgentConfig {
@@ -48,6 +56,9 @@ impl Default for AgentConfig {
         AgentConfig {
             name: "agent".to_owned(),
             token: None,
+            targets: TargetPolicy::default(),
+            limits: Limits::default(),
+            running_bots: RunningBots::default(),
         }
     }
 }
@@ -60,7 +71,16 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), AgentError> {
     let local = listener.local_addr().ok();
-    tracing::info!(addr = ?local, name = %config.name, token = config.token.is_some(), "agent listening");
+    tracing::info!(
+        addr = ?local,
+        name = %config.name,
+        token = config.token.is_some(),
+        targets = %config.targets.describe(),
+        max_bots = config.limits.max_bots,
+        max_connect_rate = config.limits.max_connect_rate,
+        max_run_s = config.limits.max_run.as_secs(),
+        "agent listening"
+    );
     warn_if_unprotected(local, config.token.as_ref(), "drive load from this host");
 
     let auth = RequireToken::new(config.token.clone());

@@ -4,7 +4,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
-use tracing::info;
+use tracing::{info, warn};
 use xmppload_proto::v1::bot_agent_server::BotAgent;
 use xmppload_proto::v1::{
     ClockRequest, ClockResponse, GroupReport, HelloRequest, HelloResponse, RunGroupRequest,
@@ -12,11 +12,12 @@ use xmppload_proto::v1::{
 
 use crate::AgentConfig;
 use crate::group::{self, plan::GroupPlan};
+use crate::policy::BotReservation;
 
 /// Reports buffered per stream; the reporter waits when the client lags.
 const REPORT_BUFFER: usize = 8;
 
-/// Service state: the agent's name and its shutdown signal.
+/// Service state: the agent's settings and its shutdown signal.
 #[derive(Debug, Clone)]
 pub struct AgentService {
     config: AgentConfig,
@@ -27,6 +28,17 @@ pub struct AgentService {
 impl AgentService {
     pub fn new(config: AgentConfig, shutdown: CancellationToken) -> Self {
         AgentService { config, shutdown }
+    }
+
+    /// Checks a valid plan against the agent's allowlist and limits, and
+    /// reserves its bots under `--max-bots`.
+    fn admit(&self, plan: &GroupPlan) -> Result<BotReservation, Status> {
+        self.config.targets.check(&plan.endpoint)?;
+        let limits = &self.config.limits;
+        limits.check_plan(plan, xmppload_proto::unix_micros_now())?;
+        self.config
+            .running_bots
+            .reserve(plan.count, limits.max_bots)
     }
 }
 
@@ -65,8 +77,17 @@ impl BotAgent for AgentService {
         request: Request<RunGroupRequest>,
     ) -> Result<Response<Self::RunGroupStream>, Status> {
         let plan = GroupPlan::from_request(request.into_inner())?;
+        let reservation = self.admit(&plan).inspect_err(|status| {
+            warn!(group = %plan.group, code = ?status.code(), message = status.message(), "rejected a group");
+        })?;
+
         let (reports, receiver) = mpsc::channel(REPORT_BUFFER);
-        tokio::spawn(group::run(plan, reports, self.shutdown.clone()));
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            group::run(plan, reports, shutdown).await;
+            // The slice's bots have all ended (or were aborted) by now.
+            drop(reservation);
+        });
         Ok(Response::new(ReceiverStream::new(receiver)))
     }
 }

@@ -7,43 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use xmppload_agent::testing::{Prosody, ProsodyOptions};
-use xmppload_proto::v1::{ClockRequest, HelloRequest, RunGroupRequest, TlsMode, Transport};
-
-/// Returns a loopback port that nothing listens on.
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// Builds a request that needs no server, because only the failing address matters.
-fn offline_request(group: &str, count: u32) -> RunGroupRequest {
-    RunGroupRequest {
-        protocol_version: xmppload_proto::PROTOCOL_VERSION,
-        group: group.to_owned(),
-        transport: Transport::C2s as i32,
-        websocket_url: String::new(),
-        host: "127.0.0.1".to_owned(),
-        port: u32::from(closed_port()),
-        domain: "anon.localhost".to_owned(),
-        tls: TlsMode::None as i32,
-        accept_invalid_certs: false,
-        room: "room@conference.anon.localhost".to_owned(),
-        index_offset: 0,
-        index_stride: 1,
-        count,
-        start_at_unix_micros: xmppload_proto::unix_micros_now(),
-        join_rate: 100.0,
-        talk_after_ms: 0,
-        talk_rate: 1.0,
-        talk_duration_ms: 1000,
-        leave_after_ms: 2000,
-        body_bytes: 64,
-        stream_management: false,
-        connect_timeout_ms: 2000,
-        join_timeout_ms: 2000,
-        deadline_ms: 10_000,
-    }
-}
+use xmppload_proto::v1::{ClockRequest, HelloRequest, RunGroupRequest, Transport};
 
 /// Refused c2s and WebSocket connections are counted as `refused` and the run ends.
 #[tokio::test]

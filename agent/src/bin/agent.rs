@@ -2,10 +2,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
+use xmppload_agent::policy::limits::{DEFAULT_MAX_BOTS, DEFAULT_MAX_CONNECT_RATE, DEFAULT_MAX_RUN};
+use xmppload_agent::policy::{AllowedTarget, Limits, TargetPolicy};
 use xmppload_agent::{AgentConfig, serve};
 use xmppload_proto::auth::{AuthToken, TOKEN_ENV};
 
@@ -27,6 +30,46 @@ struct Options {
     /// without either any caller is accepted [default: none]
     #[arg(long, value_name = "PATH")]
     token_file: Option<PathBuf>,
+
+    /// Server the bots may connect to, as HOST, HOST:PORT, IPV6 or
+    /// [IPV6]:PORT; repeat for several. Hosts are compared as written, without
+    /// DNS, and WebSocket URLs by their host and port. Given at least once, the
+    /// list replaces the default [default: loopback only: 127.0.0.0/8, ::1,
+    /// localhost]
+    #[arg(long, value_name = "TARGET")]
+    allow_target: Vec<AllowedTarget>,
+
+    /// Let the bots connect to any host and port
+    #[arg(long, conflicts_with = "allow_target")]
+    allow_any_target: bool,
+
+    /// Maximum number of bots running at once over all groups
+    /// [default: 20000]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_BOTS,
+          value_parser = clap::value_parser!(u32).range(1..), hide_default_value = true)]
+    max_bots: u32,
+
+    /// Maximum connection rate of one group on this agent, in bots per second
+    /// [default: 2000]
+    #[arg(long, value_name = "R", default_value_t = DEFAULT_MAX_CONNECT_RATE,
+          value_parser = positive_rate, hide_default_value = true)]
+    max_connect_rate: f64,
+
+    /// Maximum group deadline, and how far ahead a group may be scheduled, in
+    /// seconds [default: 7200]
+    #[arg(long, value_name = "S", default_value_t = DEFAULT_MAX_RUN.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..), hide_default_value = true)]
+    max_run_seconds: u64,
+}
+
+/// Parses a finite, positive rate.
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "`{text}` is not a positive number of bots per second"
+        )),
+    }
 }
 
 #[tokio::main]
@@ -67,7 +110,24 @@ async fn main() -> anyhow::Result<()> {
         }
     });
 
-    let config = AgentConfig { name, token };
+    let targets = if options.allow_any_target {
+        TargetPolicy::Any
+    } else if options.allow_target.is_empty() {
+        TargetPolicy::Loopback
+    } else {
+        TargetPolicy::Only(options.allow_target)
+    };
+    let config = AgentConfig {
+        name,
+        token,
+        targets,
+        limits: Limits {
+            max_bots: options.max_bots,
+            max_connect_rate: options.max_connect_rate,
+            max_run: Duration::from_secs(options.max_run_seconds),
+        },
+        ..AgentConfig::default()
+    };
     serve(listener, config, shutdown)
         .await
         .context("agent server failed")?;

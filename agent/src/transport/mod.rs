@@ -17,6 +17,8 @@ pub mod websocket;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
 use crate::error::BotError;
 use crate::xml::{Element, NS_STREAM};
 
@@ -61,6 +63,18 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// Host and TCP port that [`Transport::connect`] opens, or `None` for a
+    /// WebSocket URL that does not parse.
+    pub fn target(&self) -> Option<(String, u16)> {
+        match self {
+            Endpoint::WebSocket { url, .. } => {
+                let request = url.as_str().into_client_request().ok()?;
+                Some(websocket::connect_target(request.uri()))
+            }
+            Endpoint::Tcp { host, port, .. } => Some((host.clone(), *port)),
+        }
+    }
+
     /// XMPP domain sent as the stream's `to`.
     pub fn domain(&self) -> &str {
         match self {

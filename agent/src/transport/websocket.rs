@@ -20,7 +20,7 @@ use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::http::{HeaderValue, Uri};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
@@ -31,6 +31,20 @@ use crate::xml::{DEFAULT_MAX_STANZA_BYTES, Element, Scope};
 
 /// Namespace of the RFC 7395 `<open/>` and `<close/>` elements.
 pub const NS_FRAMING: &str = "urn:ietf:params:xml:ns:xmpp-framing";
+
+/// Host (an IPv6 address without brackets) and TCP port that a connection
+/// to `uri` opens: the URL's port, or 80 for `ws://` and 443 for `wss://`.
+pub fn connect_target(uri: &Uri) -> (String, u16) {
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let secure = uri.scheme_str() == Some("wss");
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+    (host, port)
+}
 
 /// A WebSocket connection carrying one XMPP stream.
 pub struct WsTransport {
@@ -63,15 +77,7 @@ impl WsTransport {
 
         // The TCP connect happens here rather than inside tokio-tungstenite
         // so that a refused port is reported as `refused`.
-        let uri = request.uri();
-        let host = uri
-            .host()
-            .unwrap_or_default()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let secure = uri.scheme_str() == Some("wss");
-        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        let (host, port) = connect_target(request.uri());
         let socket = TcpStream::connect((host.as_str(), port))
             .await
             .map_err(|err| {
