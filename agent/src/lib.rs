@@ -33,6 +33,8 @@ pub mod xml;
 pub use error::AgentError;
 use policy::{Limits, RunningBots, TargetPolicy};
 
+use std::time::Duration;
+
 use tokio_util::sync::CancellationToken;
 use xmppload_proto::auth::{AuthToken, RequireToken, warn_if_unprotected};
 use xmppload_proto::v1::bot_agent_server::BotAgentServer;
@@ -49,7 +51,13 @@ pub struct AgentConfig {
     pub limits: Limits,
     /// Bots running on this agent; keep a clone to watch it.
     pub running_bots: RunningBots,
+    /// Time after which the agent stops the bots of a coordinator that no
+    /// longer returns HTTP/2 PINGs (`--lease-seconds`).
+    pub lease: Duration,
 }
+
+/// Default of `--lease-seconds`.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
 
 impl Default for AgentConfig {
     fn default() -> Self {
@@ -59,6 +67,7 @@ impl Default for AgentConfig {
             targets: TargetPolicy::default(),
             limits: Limits::default(),
             running_bots: RunningBots::default(),
+            lease: DEFAULT_LEASE,
         }
     }
 }
@@ -79,14 +88,31 @@ pub async fn serve(
         max_bots = config.limits.max_bots,
         max_connect_rate = config.limits.max_connect_rate,
         max_run_s = config.limits.max_run.as_secs(),
+        lease_s = config.lease.as_secs_f64(),
         "agent listening"
     );
     warn_if_unprotected(local, config.token.as_ref(), "drive load from this host");
 
+    // Dead-man stop. The server sends an HTTP/2 PING once a connection has
+    // been silent for half the lease and drops the connection when the PONG
+    // is not back within the other half. Dropping it drops its RunGroup
+    // streams, and a slice whose report stream is gone stops its bots.
+    //
+    // PONGs come from the coordinator's HTTP/2 layer, so they stop exactly
+    // when its process is frozen or the network path is gone, even without
+    // a TCP reset. This needs no protocol change and covers every call. An
+    // explicit lease RPC was not chosen because it would need a renewal
+    // task in the coordinator, a new message and version bump, and it
+    // would detect nothing more for those two failures.
+    // NOTE: a coordinator whose runtime still returns PINGs while its run
+    // loop hangs keeps its bots until their deadline or its Ctrl-C.
+    let half_lease = config.lease / 2;
     let auth = RequireToken::new(config.token.clone());
     let service = service::AgentService::new(config, shutdown.clone());
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
     tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(half_lease))
+        .http2_keepalive_timeout(Some(half_lease))
         .add_service(BotAgentServer::with_interceptor(service, auth))
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await?;

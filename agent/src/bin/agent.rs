@@ -9,7 +9,7 @@ use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use xmppload_agent::policy::limits::{DEFAULT_MAX_BOTS, DEFAULT_MAX_CONNECT_RATE, DEFAULT_MAX_RUN};
 use xmppload_agent::policy::{AllowedTarget, Limits, TargetPolicy};
-use xmppload_agent::{AgentConfig, serve};
+use xmppload_agent::{AgentConfig, DEFAULT_LEASE, serve};
 use xmppload_proto::auth::{AuthToken, TOKEN_ENV};
 
 /// Bot agent of the XMPP load tester: runs bot groups on request of a coordinator.
@@ -60,6 +60,13 @@ struct Options {
     #[arg(long, value_name = "S", default_value_t = DEFAULT_MAX_RUN.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..), hide_default_value = true)]
     max_run_seconds: u64,
+
+    /// Time after which the agent stops the bots of a coordinator that
+    /// stopped answering HTTP/2 PINGs (frozen process or lost network), in
+    /// seconds [default: 10]
+    #[arg(long, value_name = "S", default_value_t = DEFAULT_LEASE.as_secs(),
+          value_parser = clap::value_parser!(u64).range(2..=3600), hide_default_value = true)]
+    lease_seconds: u64,
 }
 
 /// Parses a finite, positive rate.
@@ -126,6 +133,7 @@ async fn main() -> anyhow::Result<()> {
             max_connect_rate: options.max_connect_rate,
             max_run: Duration::from_secs(options.max_run_seconds),
         },
+        lease: Duration::from_secs(options.lease_seconds),
         ..AgentConfig::default()
     };
     serve(listener, config, shutdown)

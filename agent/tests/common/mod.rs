@@ -198,3 +198,28 @@ pub fn offline_request(group: &str, count: u32) -> RunGroupRequest {
         deadline_ms: 10_000,
     }
 }
+
+/// Runs a one-bot watcher group in `room` and checks that it hears only its
+/// own messages, so no earlier bot is still talking there.
+pub async fn assert_room_quiet(
+    client: &mut BotAgentClient<Channel>,
+    prosody: &Prosody,
+    room: &str,
+) {
+    let watcher = RunGroupRequest {
+        start_at_unix_micros: xmppload_proto::unix_micros_now(),
+        talk_after_ms: 300,
+        talk_duration_ms: 400,
+        leave_after_ms: 1200,
+        ..websocket_request(prosody, "watcher", room, 1)
+    };
+    let per_bot = messages_per_bot(&watcher);
+    let reports = run_group(client, watcher).await;
+    let counters = reports.last().unwrap().counters.clone().unwrap();
+    assert_eq!(counters.errors, vec![]);
+    assert_eq!(counters.messages_sent, per_bot);
+    assert_eq!(
+        counters.messages_received, per_bot,
+        "no messages from the stopped bots"
+    );
+}
