@@ -52,6 +52,7 @@ fn group_info(name: &str, transport: &str, start_s: f64) -> GroupInfo {
                 bots: 50,
             })
             .collect(),
+        incomplete: Vec::new(),
     }
 }
 
@@ -73,6 +74,7 @@ fn run_info() -> RunInfo {
         scenario_path: "scenarios/transport-cost.toml".to_owned(),
         started_unix_micros: 1_700_000_000_000_000,
         finished_unix_micros: Some(1_700_000_100_000_000),
+        stopped_early: false,
         monitor: Some(peer("server-host", -800)),
         monitored_processes: vec!["prosody".to_owned()],
         monitor_interval_ms: 1000,

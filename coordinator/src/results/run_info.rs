@@ -12,6 +12,9 @@ pub struct RunInfo {
     pub started_unix_micros: i64,
     /// Set when the run ends, by itself or by being stopped.
     pub finished_unix_micros: Option<i64>,
+    /// True when the run was interrupted (Ctrl-C) before its timeline ended.
+    #[serde(default)]
+    pub stopped_early: bool,
     pub monitor: Option<PeerInfo>,
     /// Processes the monitor watches, by the label used in `monitor.csv`.
     pub monitored_processes: Vec<String>,
@@ -59,6 +62,21 @@ pub struct GroupInfo {
     /// Seconds since run start at which the first bot was scheduled.
     pub scheduled_start_s: f64,
     pub placement: Vec<Placement>,
+    /// Agents whose slice of this group did not run to its end: the agent
+    /// rejected the group, its stream broke off, or it ran past its bound.
+    /// Counters of such a group are incomplete.
+    #[serde(default)]
+    pub incomplete: Vec<IncompleteSlice>,
+}
+
+/// A slice of a group that did not finish, and why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IncompleteSlice {
+    pub agent: String,
+    /// Bots placed on that agent.
+    pub bots: u32,
+    /// What happened, for example the status the agent returned.
+    pub reason: String,
 }
 
 /// Bots of a group given to one agent.

@@ -72,6 +72,7 @@ pub async fn run(
                 bots: slice.count,
             })
             .collect(),
+        incomplete: Vec::new(),
     };
     info!(
         group = %spec.name,

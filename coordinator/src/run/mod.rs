@@ -97,6 +97,7 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
         scenario_path: scenario.path.display().to_string(),
         started_unix_micros: started,
         finished_unix_micros: None,
+        stopped_early: false,
         monitor: monitor.as_ref().map(|peer| peer.info.clone()),
         monitored_processes: scenario
             .monitor
@@ -173,6 +174,7 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
     let _ = display.await;
 
     run_info.finished_unix_micros = Some(unix_micros_now());
+    run_info.stopped_early = stopped_early;
     results.write_run_info(&run_info)?;
 
     let dir = results.path().to_path_buf();
