@@ -60,6 +60,13 @@ impl Progress {
             .insert((agent.to_string(), group.to_string()), counters.clone());
     }
 
+    /// Drops the counters of a slice that ended, so its bots no longer count.
+    pub fn remove_counters(&self, agent: &str, group: &str) {
+        self.lock()
+            .counters
+            .remove(&(agent.to_string(), group.to_string()));
+    }
+
     pub fn update_cpu(&self, process: &str, cpu_percent: f64) {
         self.lock().cpu.insert(process.to_string(), cpu_percent);
     }

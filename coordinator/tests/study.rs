@@ -184,6 +184,7 @@ async fn shortened_study_end_to_end() {
     let dir = outcome.dir;
     assert_eq!(dir, work.path().join("results/01"));
     assert!(!outcome.stopped_early);
+    assert!(outcome.problems.is_empty(), "{:?}", outcome.problems);
 
     // Every bot joined and left, and every message reached every occupant.
     let messages_per_bot = (TALK_RATE * TALK_DURATION_S).round() as u64;
@@ -307,4 +308,14 @@ async fn shortened_study_end_to_end() {
     assert_eq!(run_info["agents"].as_array().unwrap().len(), 2);
     assert!(run_info["finished_unix_micros"].is_i64());
     assert_eq!(run_info["groups"][0]["stream_management"], true);
+    assert_eq!(run_info["groups"][0]["tls"], "none");
+    assert_eq!(run_info["groups"][1]["tls"], "none");
+    assert_eq!(
+        run_info["groups"][0]["incomplete"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(run_info["stopped_early"], false);
 }

@@ -245,10 +245,15 @@ impl Bot {
             // Message `seq` is due at talk_start + seq / rate, independent of
             // when earlier sends happened, so a slow send does not shift the
             // rest of the timetable.
-            let offset = Duration::from_secs_f64(seq as f64 / self.plan.talk_rate);
-            let due = (offset < self.plan.talk_duration)
-                .then_some(talk_start + offset)
-                .filter(|due| *due < leave_at);
+            // A talk rate of 0 means an idle bot: it only reads until it leaves.
+            let due = if self.plan.talk_rate > 0.0 {
+                let offset = Duration::from_secs_f64(seq as f64 / self.plan.talk_rate);
+                (offset < self.plan.talk_duration)
+                    .then_some(talk_start + offset)
+                    .filter(|due| *due < leave_at)
+            } else {
+                None
+            };
 
             tokio::select! {
                 _ = tokio::time::sleep_until(due.unwrap_or(leave_at)), if due.is_some() => {

@@ -124,15 +124,13 @@ impl GroupPlan {
             ));
         }
         if !(request.talk_rate.is_finite()
-            && request.talk_rate > 0.0
+            && request.talk_rate >= 0.0
             && request.talk_rate <= MAX_TALK_RATE)
         {
             return Err(invalid(
                 "talk_rate",
                 &request.talk_rate,
-                &format!(
-                    "set a positive number of messages per second per bot, at most {MAX_TALK_RATE}"
-                ),
+                &format!("set messages per second per bot from 0 (idle bots) to {MAX_TALK_RATE}"),
             ));
         }
         if request.body_bytes > MAX_BODY_BYTES {

@@ -22,6 +22,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a scenario file and write results/NN/ as the run goes.
+    ///
+    /// Exit status: 0 when every bot joined and every agent finished, 1 when
+    /// the run could not start or its report failed, 2 when it finished with
+    /// failed bots or unfinished agents, 130 when interrupted with Ctrl-C.
     Run {
         /// Scenario file (TOML), for example scenarios/30-websocket-vs-c2s.toml.
         scenario: PathBuf,
@@ -101,6 +105,15 @@ async fn main() -> ExitCode {
                     if outcome.stopped_early {
                         eprintln!("the run was stopped before its timeline ended");
                         return ExitCode::from(130);
+                    }
+                    if !outcome.problems.is_empty() {
+                        // Like Locust, a run with failures exits non-zero so
+                        // that scripts and CI notice it.
+                        eprintln!("the run finished with failures:");
+                        for problem in &outcome.problems {
+                            eprintln!("  {problem}");
+                        }
+                        return ExitCode::from(2);
                     }
                     ExitCode::SUCCESS
                 }

@@ -10,13 +10,15 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-use xmppload_proto::v1::{GroupReport, PhaseTimes, RunGroupRequest, TlsMode, Transport};
+use xmppload_proto::v1::{
+    GroupCounters, GroupReport, PhaseTimes, RunGroupRequest, TlsMode, Transport,
+};
 use xmppload_proto::{PROTOCOL_VERSION, unix_micros_now};
 
 use super::{GROUP_GRACE, seconds_since};
 use crate::peers::AgentPeer;
 use crate::progress::Progress;
-use crate::results::run_info::{GroupInfo, Placement};
+use crate::results::run_info::{GroupInfo, IncompleteSlice, Placement};
 use crate::results::{ResultsDir, ResultsError};
 use crate::scenario::{self, GroupSpec, Server};
 
@@ -27,10 +29,22 @@ const START_LEAD: Duration = Duration::from_secs(1);
 /// End state of one agent's slice.
 struct SliceOutcome {
     agent: String,
+    bots: u32,
     /// Phase times on the coordinator's clock, zero where absent.
     phases: PhaseTimes,
-    /// False when the stream broke off before the final report.
-    done: bool,
+    /// Why the slice did not run to its final report; `None` when it did.
+    unfinished: Option<String>,
+    /// Counters of the last report received.
+    last_counters: Option<GroupCounters>,
+}
+
+/// How a group ended, for the run's record and exit status.
+pub struct GroupOutcome {
+    pub incomplete: Vec<IncompleteSlice>,
+    /// Bots that failed, summed over the slices' last reports.
+    pub failed_bots: u64,
+    /// Bots that joined the room, summed the same way.
+    pub joined_bots: u64,
 }
 
 /// Runs a group to its end and records its placement through `record` as
@@ -45,14 +59,14 @@ pub async fn run(
     progress: &Progress,
     stop: &CancellationToken,
     record: impl FnOnce(GroupInfo) -> Result<(), ResultsError>,
-) -> Result<(), ResultsError> {
+) -> Result<GroupOutcome, ResultsError> {
     let start_at = unix_micros_now() + START_LEAD.as_micros() as i64;
     let slices = split(spec.bots, agents.len());
 
     let info = GroupInfo {
         name: spec.name.clone(),
         transport: spec.transport.as_str().to_string(),
-        tls: server.tls.as_str().to_string(),
+        tls: tls_label(spec.transport, server).to_string(),
         stream_management: spec.stream_management,
         bots: spec.bots,
         room: spec.room.clone(),
@@ -87,6 +101,22 @@ pub async fn run(
     );
     record(info)?;
 
+    // Each bot holds one socket, and the agent needs a few descriptors of
+    // its own, so a slice near the agent's limit fails with `io` errors.
+    const RESERVED_DESCRIPTORS: u64 = 64;
+    for (agent, slice) in agents.iter().zip(&slices) {
+        let needed = u64::from(slice.count) + RESERVED_DESCRIPTORS;
+        if agent.info.fd_limit > 0 && needed > agent.info.fd_limit {
+            warn!(
+                agent = %agent.info.name,
+                group = %spec.name,
+                bots = slice.count,
+                fd_limit = agent.info.fd_limit,
+                "the agent's open-file limit is too low for its bots; raise it (ulimit -n) or add agents"
+            );
+        }
+    }
+
     let bound = spec.deadline() + START_LEAD + GROUP_GRACE;
     let streams = agents.iter().zip(&slices).filter(|(_, slice)| slice.count > 0).map(
         |(agent, slice)| {
@@ -99,8 +129,13 @@ pub async fn run(
                         warn!(agent = %agent.info.name, group = %spec.name, "group did not end within its bound; giving up on this agent");
                         SliceOutcome {
                             agent: agent.info.name.clone(),
+                            bots: slice.count,
                             phases: PhaseTimes::default(),
-                            done: false,
+                            unfinished: Some(format!(
+                                "no final report within {:.0} s",
+                                bound.as_secs_f64()
+                            )),
+                            last_counters: None,
                         }
                     }
                 }
@@ -109,8 +144,24 @@ pub async fn run(
     );
     let outcomes = join_all(streams).await;
 
-    for outcome in outcomes.iter().filter(|outcome| !outcome.done) {
-        warn!(agent = %outcome.agent, group = %spec.name, "agent did not finish its slice; its counters stop at the last report");
+    let mut group_outcome = GroupOutcome {
+        incomplete: Vec::new(),
+        failed_bots: 0,
+        joined_bots: 0,
+    };
+    for outcome in &outcomes {
+        if let Some(counters) = &outcome.last_counters {
+            group_outcome.failed_bots += counters.failed_total;
+            group_outcome.joined_bots += counters.joined_total;
+        }
+        if let Some(reason) = &outcome.unfinished {
+            warn!(agent = %outcome.agent, group = %spec.name, %reason, "agent did not finish its slice; its counters stop at the last report");
+            group_outcome.incomplete.push(IncompleteSlice {
+                agent: outcome.agent.clone(),
+                bots: outcome.bots,
+                reason: reason.clone(),
+            });
+        }
     }
     let merged = merge_phases(outcomes.iter().map(|outcome| &outcome.phases));
     for (phase, first, last) in [
@@ -140,8 +191,29 @@ pub async fn run(
             format!("{:.3}", seconds_since(started, last)),
         ])?;
     }
-    info!(group = %spec.name, "group finished");
-    Ok(())
+    info!(
+        group = %spec.name,
+        joined = group_outcome.joined_bots,
+        failed = group_outcome.failed_bots,
+        incomplete_agents = group_outcome.incomplete.len(),
+        "group finished"
+    );
+    Ok(group_outcome)
+}
+
+/// TLS as the group's bots use it: STARTTLS applies to c2s only, and a
+/// WebSocket group is encrypted exactly when its URL is `wss://`.
+fn tls_label(transport: scenario::Transport, server: &Server) -> &'static str {
+    match transport {
+        scenario::Transport::C2s => server.tls.as_str(),
+        scenario::Transport::WebSocket => {
+            let secure = server
+                .websocket_url
+                .as_deref()
+                .is_some_and(|url| url.starts_with("wss://"));
+            if secure { "wss" } else { "none" }
+        }
+    }
 }
 
 /// Global bot indices of one agent: `offset + k * stride` for k < count.
@@ -224,8 +296,10 @@ async fn stream_slice(
     let group = request.group.clone();
     let mut outcome = SliceOutcome {
         agent: agent.info.name.clone(),
+        bots: request.count,
         phases: PhaseTimes::default(),
-        done: false,
+        unfinished: Some("the stream ended without a final report".to_string()),
+        last_counters: None,
     };
 
     let mut client = agent.client.clone();
@@ -233,6 +307,7 @@ async fn stream_slice(
         Ok(response) => response.into_inner(),
         Err(status) => {
             warn!(agent = %agent.info.name, %group, %status, "agent rejected the group");
+            outcome.unfinished = Some(format!("rejected: {}", status.message()));
             return outcome;
         }
     };
@@ -240,7 +315,10 @@ async fn stream_slice(
     loop {
         let message = tokio::select! {
             // Dropping the stream makes the agent stop this slice's bots.
-            _ = stop.cancelled() => break,
+            _ = stop.cancelled() => {
+                outcome.unfinished = Some("the run was interrupted".to_string());
+                break;
+            }
             message = stream.message() => message,
         };
         let report = match message {
@@ -248,6 +326,7 @@ async fn stream_slice(
             Ok(None) => break,
             Err(status) => {
                 warn!(agent = %agent.info.name, %group, %status, "group stream broke off");
+                outcome.unfinished = Some(format!("stream broke off: {}", status.message()));
                 break;
             }
         };
@@ -257,11 +336,17 @@ async fn stream_slice(
         if let Some(phases) = report.phases {
             outcome.phases = phases_to_local(agent, phases);
         }
+        if report.counters.is_some() {
+            outcome.last_counters = report.counters;
+        }
         if report.done {
-            outcome.done = true;
+            outcome.unfinished = None;
             break;
         }
     }
+
+    // The slice's bots are gone either way; keep them out of the live totals.
+    progress.remove_counters(&agent.info.name, &group);
     outcome
 }
 

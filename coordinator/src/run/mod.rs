@@ -24,7 +24,7 @@ use crate::progress::Progress;
 use crate::report::{self, ReportError};
 use crate::results::run_info::RunInfo;
 use crate::results::{ResultsDir, ResultsError};
-use crate::scenario::{Overrides, Scenario, ScenarioError, Step};
+use crate::scenario::{GroupSpec, Overrides, Scenario, ScenarioError, Step};
 
 /// Options of `coordinator run`.
 #[derive(Debug, Clone)]
@@ -55,6 +55,9 @@ pub struct RunOutcome {
     pub dir: PathBuf,
     /// True when the run was stopped before its timeline ended.
     pub stopped_early: bool,
+    /// Failed bots and unfinished slices, one line each; empty for a
+    /// clean run.
+    pub problems: Vec<String>,
 }
 
 /// Runs a scenario to its end, or until `stop` is cancelled, and writes the
@@ -126,6 +129,7 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
     };
 
     let mut stopped_early = false;
+    let mut problems = Vec::new();
     for (index, step) in scenario.timeline.iter().enumerate() {
         if stop.is_cancelled() {
             stopped_early = true;
@@ -142,7 +146,7 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
             }
             Step::Group(spec) => {
                 progress.set_phase(format!("group {}", spec.name));
-                let group_info = group::run(
+                let outcome = group::run(
                     spec,
                     &scenario.server,
                     &agents,
@@ -156,8 +160,20 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
                     },
                 )
                 .await;
-                if let Err(err) = group_info {
-                    warn!(group = %spec.name, %err, "cannot record the group in run.json");
+                let outcome = match outcome {
+                    Ok(outcome) => outcome,
+                    Err(err) => {
+                        warn!(group = %spec.name, %err, "failed to record the group in run.json");
+                        continue;
+                    }
+                };
+
+                problems.extend(group_problems(spec, &outcome));
+                if let Some(info) = run_info.groups.last_mut() {
+                    info.incomplete = outcome.incomplete;
+                }
+                if let Err(err) = results.write_run_info(&run_info) {
+                    warn!(group = %spec.name, %err, "failed to record the group's outcome in run.json");
                 }
             }
         }
@@ -184,7 +200,30 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
         source,
     })?;
 
-    Ok(RunOutcome { dir, stopped_early })
+    Ok(RunOutcome {
+        dir,
+        stopped_early,
+        problems,
+    })
+}
+
+/// Lists what went wrong in a group in one line each: failed bots and
+/// agents that did not finish their slice.
+fn group_problems(spec: &GroupSpec, outcome: &group::GroupOutcome) -> Vec<String> {
+    let mut problems = Vec::new();
+    if outcome.failed_bots > 0 {
+        problems.push(format!(
+            "group {}: {} of {} bots failed",
+            spec.name, outcome.failed_bots, spec.bots
+        ));
+    }
+    for slice in &outcome.incomplete {
+        problems.push(format!(
+            "group {}: agent {} did not finish its {} bots ({})",
+            spec.name, slice.agent, slice.bots, slice.reason
+        ));
+    }
+    problems
 }
 
 /// Appends `#2`, `#3`, ... to repeated names so every agent has its own

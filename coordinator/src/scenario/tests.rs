@@ -157,7 +157,15 @@ fn invalid_values_name_line_and_field() {
         ),
         (
             VALID.replace("room = \"study\"", "room = \"study@elsewhere\""),
-            "field `defaults.room`",
+            "test.toml:21: field `defaults.room`",
+        ),
+        (
+            VALID.replace("room = \"study\"", "room = \"st udy\""),
+            "test.toml:21: field `defaults.room`: `st udy` must be the room's local name only, without spaces",
+        ),
+        (
+            VALID.replace("bots = 4", "bots = 4000000000"),
+            "test.toml:30: field `timeline[1].bots`: the group would run",
         ),
     ];
     for (text, expected) in cases {
@@ -174,6 +182,10 @@ fn invalid_values_name_line_and_field() {
 fn syntax_and_unknown_fields_name_line() {
     let message = error_of(&VALID.replace("bots = 4", "bots = ="));
     assert!(message.starts_with("test.toml:30:"), "{message}");
+
+    let message = error_of(&VALID.replace("bots = 4", "bots = -5"));
+    assert!(message.starts_with("test.toml:30:"), "{message}");
+    assert!(message.contains("in `bots = -5`"), "{message}");
 
     let message = error_of(&VALID.replace("bots = 4", "bots = 4\nbotz = 5"));
     assert!(message.starts_with("test.toml:31:"), "{message}");
@@ -195,5 +207,19 @@ fn missing_file_is_named() {
     assert!(
         err.to_string()
             .starts_with("cannot read scenario /nonexistent/s.toml")
+    );
+}
+
+/// Command-line addresses are checked like scenario addresses.
+#[test]
+fn invalid_override_is_named() {
+    let overrides = Overrides {
+        agents: vec!["127.0.0.1:15051".into()],
+        monitor: None,
+    };
+    let err = Scenario::parse(Path::new("t.toml"), VALID, &overrides).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "option --agent: `127.0.0.1:15051` is not a gRPC address; use http://HOST:PORT"
     );
 }

@@ -18,6 +18,8 @@ const MIN_INTERVAL_MS: u32 = 100;
 /// A message body carries a marker (sender, sequence, send time) of about
 /// this many bytes, so shorter bodies cannot be matched to their sender.
 const MIN_BODY_BYTES: u32 = 48;
+/// A week bounds every duration and group; anything longer is a typo.
+const MAX_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 /// Prosody's default stanza size limit is 256 KiB; stay well below it.
 const MAX_BODY_BYTES: u32 = 64 * 1024;
 
@@ -31,6 +33,8 @@ pub enum ScenarioError {
         line: usize,
         message: String,
     },
+    #[error("option {option}: `{value}` is not a gRPC address; use http://HOST:PORT")]
+    InvalidOption { option: &'static str, value: String },
     #[error("{file}:{line}: field `{field}`: {message}")]
     Invalid {
         file: String,
@@ -77,10 +81,23 @@ pub fn parse(path: &Path, source: &str, overrides: &Overrides) -> Result<Scenari
         source,
     };
 
-    let raw: RawScenario = toml::from_str(source).map_err(|err| ScenarioError::Syntax {
-        file: cx.file.clone(),
-        line: err.span().map(|span| cx.line_of(span)).unwrap_or(1),
-        message: err.message().to_string(),
+    let raw: RawScenario = toml::from_str(source).map_err(|err| {
+        let line = err.span().map(|span| cx.line_of(span)).unwrap_or(1);
+        // serde's type errors do not name the key, so quote the line.
+        let text = source.lines().nth(line - 1).unwrap_or("").trim();
+        let message = if text.is_empty() {
+            err.message().to_string()
+        } else {
+            format!(
+                "{} in `{text}`; see the scenario format in README.md",
+                err.message()
+            )
+        };
+        ScenarioError::Syntax {
+            file: cx.file.clone(),
+            line,
+            message,
+        }
     })?;
 
     let name_span = raw.name.span();
@@ -207,7 +224,7 @@ fn monitor(
     let raw = raw.into_inner();
 
     let address = match &overrides.monitor {
-        Some(address) => address.clone(),
+        Some(address) => checked_option("--monitor", address)?,
         None => grpc_address(cx, raw.address, "monitor.address")?,
     };
 
@@ -278,7 +295,11 @@ fn agents(
     overrides: &Overrides,
 ) -> Result<Vec<String>, ScenarioError> {
     if !overrides.agents.is_empty() {
-        return Ok(overrides.agents.clone());
+        return overrides
+            .agents
+            .iter()
+            .map(|address| checked_option("--agent", address))
+            .collect();
     }
     let Some(raw) = raw else {
         return Err(ScenarioError::Invalid {
@@ -400,6 +421,7 @@ fn timeline_step(
         name,
         transport,
         bots,
+        bots_span,
         raw.settings(),
         defaults,
         server,
@@ -414,6 +436,7 @@ fn group_settings(
     name: String,
     transport: Transport,
     bots: u32,
+    bots_span: Range<usize>,
     own: RawGroupSettings,
     defaults: &RawGroupSettings,
     server: &Server,
@@ -437,19 +460,19 @@ fn group_settings(
     }
 
     let (room, room_field) = pick!(room);
+    let room_span = room.as_ref().map(|room| room.span()).unwrap_or(0..0);
     let room = match room {
         Some(room) => non_empty(cx, room, &room_field)?,
         None => name.clone(),
     };
-    if room.contains('@') || room.contains('/') {
-        return Err(ScenarioError::Invalid {
-            file: cx.file.clone(),
-            line: 1,
-            field: room_field,
-            message: format!(
-                "`{room}` must be the room's local name only; the MUC domain comes from server.muc_domain"
+    if room.contains(['@', '/']) || room.chars().any(char::is_whitespace) {
+        return Err(cx.invalid(
+            room_span,
+            &room_field,
+            format!(
+                "`{room}` must be the room's local name only, without spaces; the MUC domain comes from server.muc_domain"
             ),
-        });
+        ));
     }
 
     let (join_rate, join_rate_field) = pick!(join_rate);
@@ -506,7 +529,7 @@ fn group_settings(
     let (join_timeout, join_field) = pick!(join_timeout_s);
     let join_timeout = seconds(cx, join_timeout, &join_field, 10.0)?;
 
-    Ok(GroupSpec {
+    let group = GroupSpec {
         name,
         transport,
         bots,
@@ -520,7 +543,22 @@ fn group_settings(
         stream_management,
         connect_timeout,
         join_timeout,
-    })
+    };
+
+    // Agents reject a group whose deadline passes a week, so catch it here
+    // before the run starts.
+    if group.deadline() > Duration::from_secs_f64(MAX_SECONDS) {
+        return Err(ScenarioError::Invalid {
+            file: cx.file.clone(),
+            line: cx.line_of(bots_span),
+            field: format!("timeline[{index}].bots"),
+            message: format!(
+                "the group would run {:.0} s (arrivals at join_rate plus leave_after_s and timeouts), longer than {MAX_SECONDS} s; use fewer bots or a higher join_rate",
+                group.deadline().as_secs_f64()
+            ),
+        });
+    }
+    Ok(group)
 }
 
 fn non_empty(cx: &Context, value: Spanned<String>, field: &str) -> Result<String, ScenarioError> {
@@ -553,6 +591,24 @@ fn host_port(
     })
 }
 
+fn is_grpc_address(address: &str) -> bool {
+    let rest = address
+        .strip_prefix("http://")
+        .or_else(|| address.strip_prefix("https://"));
+    rest.is_some_and(|host_port| host_port.contains(':'))
+}
+
+fn checked_option(option: &'static str, address: &str) -> Result<String, ScenarioError> {
+    if is_grpc_address(address) {
+        Ok(address.to_string())
+    } else {
+        Err(ScenarioError::InvalidOption {
+            option,
+            value: address.to_string(),
+        })
+    }
+}
+
 fn grpc_address(
     cx: &Context,
     value: Spanned<String>,
@@ -560,17 +616,14 @@ fn grpc_address(
 ) -> Result<String, ScenarioError> {
     let span = value.span();
     let address = value.into_inner();
-    let rest = address
-        .strip_prefix("http://")
-        .or_else(|| address.strip_prefix("https://"));
-    match rest {
-        Some(host_port) if host_port.contains(':') => Ok(address),
-        _ => Err(cx.invalid(
-            span,
-            field,
-            format!("`{address}` is not a gRPC address; use http://HOST:PORT"),
-        )),
+    if is_grpc_address(&address) {
+        return Ok(address);
     }
+    Err(cx.invalid(
+        span,
+        field,
+        format!("`{address}` is not a gRPC address; use http://HOST:PORT"),
+    ))
 }
 
 fn seconds(
@@ -584,8 +637,6 @@ fn seconds(
     };
     let span = value.span();
     let seconds = value.into_inner();
-    // A week bounds every run; anything longer is a typo.
-    const MAX_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
     if !seconds.is_finite() || !(0.0..=MAX_SECONDS).contains(&seconds) {
         return Err(cx.invalid(
             span,
