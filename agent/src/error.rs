@@ -86,7 +86,8 @@ pub enum BotError {
     #[error("invalid TLS server name {name:?}")]
     TlsServerName { name: String },
 
-    #[error("WebSocket handshake failed: {0}")]
+    /// Any WebSocket failure, during the opening handshake or after it.
+    #[error("WebSocket connection failed: {0}")]
     WebSocket(#[source] Box<tokio_tungstenite::tungstenite::Error>),
 
     #[error("server did not select the `xmpp` WebSocket subprotocol")]
@@ -121,6 +122,7 @@ impl BotError {
     /// Kind under which the report counts this failure.
     pub fn kind(&self) -> FailureKind {
         use tokio_tungstenite::tungstenite::Error as WsError;
+        use tokio_tungstenite::tungstenite::error::ProtocolError;
         match self {
             BotError::Refused { .. } => FailureKind::Refused,
             BotError::Timeout { .. } => FailureKind::Timeout,
@@ -133,8 +135,15 @@ impl BotError {
                 // tokio-tungstenite reports a failed rustls handshake as an
                 // I/O error that wraps the rustls error.
                 WsError::Io(io) if is_tls_io_error(io) => FailureKind::Tls,
+                WsError::Io(io) if is_closed_io_error(io) => FailureKind::Closed,
                 WsError::Io(_) => FailureKind::Io,
-                WsError::ConnectionClosed | WsError::AlreadyClosed => FailureKind::Closed,
+                // A server that dies drops the TCP connection without the
+                // WebSocket close handshake: the peer went away.
+                WsError::ConnectionClosed
+                | WsError::AlreadyClosed
+                | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+                    FailureKind::Closed
+                }
                 _ => FailureKind::Protocol,
             },
             BotError::NoXmppSubprotocol => FailureKind::Protocol,
@@ -178,4 +187,28 @@ fn is_closed_io_error(err: &std::io::Error) -> bool {
 pub enum AgentError {
     #[error("gRPC server failed: {0}")]
     Server(#[from] tonic::transport::Error),
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
+
+    /// A server that vanishes mid-session counts as closed, not as a protocol fault.
+    #[test]
+    fn websocket_reset_is_closed() {
+        let reset = BotError::from(WsError::Protocol(
+            ProtocolError::ResetWithoutClosingHandshake,
+        ));
+        assert_eq!(reset.kind(), FailureKind::Closed);
+
+        let io_reset = BotError::from(WsError::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        assert_eq!(io_reset.kind(), FailureKind::Closed);
+
+        let other = BotError::from(WsError::Protocol(ProtocolError::WrongHttpMethod));
+        assert_eq!(other.kind(), FailureKind::Protocol);
+    }
 }
