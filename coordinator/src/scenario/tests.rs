@@ -88,8 +88,22 @@ fn study_scenario_is_valid() {
     let groups: Vec<_> = scenario.groups().collect();
     assert_eq!(groups.len(), 2);
     assert_eq!(groups[0].bots, 50);
+    assert_eq!(groups[0].transport, Transport::WebSocket);
     assert_eq!(groups[1].transport, Transport::C2s);
     assert_eq!(groups[0].leave_after, Duration::from_secs(25));
+}
+
+/// The reversed study runs the same groups with c2s first.
+#[test]
+fn reversed_study_scenario_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/31-c2s-then-websocket.toml");
+    let scenario = Scenario::load(&path, &Overrides::default()).unwrap();
+    let groups: Vec<_> = scenario.groups().collect();
+    assert_eq!(groups.len(), 2);
+    assert_eq!(groups[0].transport, Transport::C2s);
+    assert_eq!(groups[1].transport, Transport::WebSocket);
+    assert_eq!(groups[1].bots, 50);
+    assert!(groups[1].stream_management);
 }
 
 /// Command-line agents and monitor replace the scenario's.
