@@ -14,7 +14,7 @@ pub mod summary;
 
 use std::path::Path;
 
-pub use data::{BotsReport, LatencyReport, MonitorSample, Phase, PhaseWindow, RunData};
+pub use data::{BotsReport, LatencyReport, MonitorSample, Phase, PhaseWindow, RunData, SkippedRow};
 pub use error::{ReportError, RowProblem};
 pub use load::{BOTS_CSV, LATENCY_CSV, MONITOR_CSV, PHASES_CSV, RUN_JSON, load};
 pub use markdown::{render_markdown, verdict_line, write_markdown};
