@@ -1,10 +1,11 @@
 //! `report.md` from a results folder.
 //!
 //! [`load`] reads and validates the folder, [`summary::summarize`] computes
-//! the numbers per group and phase with the helpers of [`stats`], and
-//! [`write_markdown`] renders them. [`build_outputs`] also draws the graphs
-//! with [`crate::plot`].
+//! the numbers per group and phase with the helpers of [`stats`] and
+//! compares the groups with [`compare`], and [`write_markdown`] renders
+//! them. [`build_outputs`] also draws the graphs with [`crate::plot`].
 
+pub mod compare;
 mod data;
 mod error;
 mod load;
