@@ -9,9 +9,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer as _, V2Serializer};
+use xmppload_coordinator::report::compare::NotComparable;
 use xmppload_coordinator::report::summary::{WindowKind, summarize};
 use xmppload_coordinator::report::{self, Phase, ReportError};
-use xmppload_coordinator::results::run_info::{GroupInfo, PeerInfo, Placement, RunInfo};
+use xmppload_coordinator::results::run_info::{
+    GroupInfo, IncompleteSlice, PeerInfo, Placement, RunInfo,
+};
 
 const WEBSOCKET: &str = "websocket";
 const C2S: &str = "c2s";
@@ -252,6 +255,50 @@ fn synthetic_folder() -> tempfile::TempDir {
     dir
 }
 
+/// The synthetic folder with `run.json` replaced by `run`.
+fn folder_with_run(run: &RunInfo) -> tempfile::TempDir {
+    let dir = synthetic_folder();
+    let text = serde_json::to_string_pretty(run).expect("RunInfo serializes");
+    std::fs::write(dir.path().join("run.json"), text).expect("write run.json");
+    dir
+}
+
+/// Builds the outputs of `dir` and returns `report.md`.
+fn build_report(dir: &Path) -> String {
+    report::build_outputs(dir).expect("outputs built");
+    std::fs::read_to_string(dir.join("report.md")).expect("report.md written")
+}
+
+fn assert_lines(text: &str, expected_lines: &[&str]) {
+    for line in expected_lines {
+        assert!(
+            text.lines().any(|l| l == *line),
+            "missing line {line:?} in:\n{text}"
+        );
+    }
+}
+
+/// Rewrites the CSV file `name` of `dir` without the rows that `drop` selects.
+fn drop_rows(dir: &Path, name: &str, drop: impl Fn(&str) -> bool) {
+    let path = dir.join(name);
+    let text = std::fs::read_to_string(&path).expect("read CSV");
+    let kept: String = text
+        .lines()
+        .enumerate()
+        .filter(|&(index, line)| index == 0 || !drop(line))
+        .map(|(_, line)| format!("{line}\n"))
+        .collect();
+    std::fs::write(&path, kept).expect("rewrite CSV");
+}
+
+fn incomplete_slice(agent: &str, reason: &str) -> IncompleteSlice {
+    IncompleteSlice {
+        agent: agent.to_owned(),
+        bots: 50,
+        reason: reason.to_owned(),
+    }
+}
+
 /// Independent count of the messages in a window: per agent, the cumulative
 /// counter at its last report before `end + 1` minus that at its last report
 /// at or before `start`.
@@ -401,23 +448,33 @@ fn markdown_shows_values() {
         "| monitor | every 1000 ms, on `server-host` (4 cores), processes: prosody |",
         "| c2s | c2s | none | on | 100 | 10 | 10 | 0.2 | 30 | 40 | 64 | load@conference.localhost | 50.0 | agent-a: 50, agent-b: 50 |",
         "| agent-a | bot agent | http://agent-a:7100 | 0.1.0 | 4 | 65536 | +1.500 ± 0.250 | websocket: 50, c2s: 50 |",
-        "| talk | 10.0 – 40.0 | prosody | 30 | 40.0 | 3.3 | 44.0 | 0 |",
-        "| talk | 60.0 – 90.0 | prosody | 30 | 50.0 | 3.3 | 54.0 | 1 |",
-        "| talk | 10.0 – 40.0 | host | 30 | 30.0 | 0.0 | 30.0 | |",
+        "| talk | 10.0 – 40.0 | prosody | 30 | 100 | 40.0 | 3.3 | 44.0 | 0 |",
+        "| talk | 60.0 – 90.0 | prosody | 30 | 100 | 50.0 | 3.3 | 54.0 | 1 (first at 75.2 s) |",
+        "| talk | 10.0 – 40.0 | host | 30 | 100 | 30.0 | 0.0 | 30.0 | |",
         "| talk | 10.0 – 40.0 | 610 | 6100 | 610 | 3000 | 1.00 | 1.50 | 1.90 | 2.00 |",
         "| timeout | 4 |",
         "| refused | 1 |",
     ];
-    for line in expected_lines {
-        assert!(
-            text.lines().any(|l| l == line),
-            "missing line {line:?} in:\n{text}"
-        );
-    }
+    assert_lines(&text, &expected_lines);
     assert!(
         text.contains("Bots: 100 planned, 100 joined, 3 failed"),
         "bots line missing in:\n{text}"
     );
+    assert!(
+        text.contains("(final counters of 2 agents)."),
+        "agent count missing in:\n{text}"
+    );
+    for absent in [
+        "| status |",
+        "WARNING",
+        "skipped a truncated",
+        "not compared",
+    ] {
+        assert!(
+            !text.contains(absent),
+            "{absent:?} in a complete run:\n{text}"
+        );
+    }
     assert!(
         text.contains(
             "- c2s vs websocket: c2s costs 10.0 points more prosody CPU while talking (95% CI "
@@ -555,4 +612,227 @@ fn empty_folder_builds_outputs() {
     );
     assert!(dir.path().join("monitor_server.png").exists());
     assert!(dir.path().join("monitor_server.svg").exists());
+}
+
+/// An interrupted run says so in its header and names the group that never ran.
+#[test]
+fn stopped_early_names_unstarted_groups() {
+    let mut run = run_info();
+    run.stopped_early = true;
+    run.finished_unix_micros = Some(1_700_000_048_000_000);
+    let dir = folder_with_run(&run);
+    let is_c2s = |line: &str| line.contains(",c2s,") || line.starts_with("c2s,");
+    for file in ["bots.csv", "latency.csv", "phases.csv"] {
+        drop_rows(dir.path(), file, is_c2s);
+    }
+
+    let text = build_report(dir.path());
+    assert_lines(
+        &text,
+        &[
+            "| duration | 48.0 s |",
+            "| status | stopped early: the run was interrupted before its timeline ended |",
+            "| did not start | c2s |",
+            "## Group c2s",
+            "Did not start: 100 planned, but `bots.csv` has no row of this group.",
+        ],
+    );
+    let c2s_section = text.split("## Group c2s").nth(1).expect("c2s section");
+    assert!(
+        !c2s_section.contains("Bots:"),
+        "a group that did not start has no counters:\n{text}"
+    );
+    let svg = std::fs::read_to_string(dir.path().join("monitor_server.svg")).expect("SVG written");
+    assert!(
+        svg.contains("(stopped early)"),
+        "graph title lacks the note"
+    );
+}
+
+/// An incomplete group warns, counts only finished agents and is not compared.
+#[test]
+fn incomplete_group_not_compared() {
+    let mut run = run_info();
+    run.groups[1].incomplete = vec![incomplete_slice(
+        "agent-b",
+        "stream broke off: connection reset",
+    )];
+    let dir = folder_with_run(&run);
+
+    let data = report::load(dir.path()).expect("valid folder");
+    let summary = summarize(&data).expect("summary");
+    let c2s = &summary.groups[1];
+    assert_eq!((c2s.totals.agents, c2s.totals.joined), (1, 50));
+    let c2s_talk = &c2s.windows[1];
+    assert_eq!(c2s_talk.window.kind, WindowKind::Phase(Phase::Talk));
+    // Agent a has 30 reports of 20 messages in the c2s talk phase; agent b
+    // would add 31 more.
+    assert_eq!(c2s_talk.messages.sent, 600, "agent-a's messages only");
+    assert!(
+        c2s_talk.latency.is_none(),
+        "c2s latency came from agent-b only"
+    );
+    let comparison = &summary.comparisons[0].others[0];
+    assert!(comparison.difference.is_none());
+    assert_eq!(
+        comparison.not_compared,
+        vec![NotComparable::Incomplete {
+            group: C2S.to_owned(),
+            agents: vec!["agent-b".to_owned()],
+        }]
+    );
+
+    let text = build_report(dir.path());
+    assert_lines(
+        &text,
+        &[
+            "WARNING: this group is incomplete. The bot counters, messages and latency below \
+             cover only the agents that finished, while CPU includes the load of every agent. \
+             Agents whose slice did not run to its end:",
+            "- agent-b: 50 bots, stream broke off: connection reset",
+            "Bots: 100 planned, 50 joined, 1 failed, 50 left, 51 connect attempts, \
+             0 sends more than 100 ms late (final counters of 1 agent).",
+            "| c2s | 30 | 50.0 | not compared | n/a |",
+            "- c2s vs websocket: not compared: c2s is incomplete (agent-b)",
+        ],
+    );
+    let websocket_section = text
+        .split("## Group websocket")
+        .nth(1)
+        .and_then(|rest| rest.split("## Group c2s").next())
+        .expect("websocket section");
+    assert!(!websocket_section.contains("WARNING"), "{text}");
+}
+
+/// An incomplete baseline stops every comparison against it.
+#[test]
+fn incomplete_baseline_not_compared() {
+    let mut run = run_info();
+    run.groups[0].incomplete = vec![
+        incomplete_slice("agent-a", "rejected the group: too many bots"),
+        incomplete_slice("agent-b", "ran past its bound"),
+    ];
+    let dir = folder_with_run(&run);
+
+    let text = build_report(dir.path());
+    assert_lines(
+        &text,
+        &[
+            "- agent-a: 50 bots, rejected the group: too many bots",
+            "- agent-b: 50 bots, ran past its bound",
+            "- c2s vs websocket: not compared: websocket is incomplete (agent-a, agent-b)",
+        ],
+    );
+}
+
+/// A group whose joined bots differ from the plan is not compared, with both numbers.
+#[test]
+fn joined_not_planned_not_compared() {
+    let mut run = run_info();
+    run.groups[1].bots = 120;
+    let dir = folder_with_run(&run);
+
+    let text = build_report(dir.path());
+    assert_lines(
+        &text,
+        &["- c2s vs websocket: not compared: c2s joined 100 bots, not the 120 planned"],
+    );
+}
+
+/// Windows with too few valid monitor samples are flagged with their coverage.
+#[test]
+fn low_monitor_coverage_flagged() {
+    let dir = synthetic_folder();
+    // prosody is missing from 20 s to 35 s: the monitor writes gap rows with pid 0.
+    let monitor = monitor_csv()
+        .lines()
+        .map(|line| {
+            let t_s: f64 = line
+                .split(',')
+                .next()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(-1.0);
+            if (20.0..35.0).contains(&t_s) {
+                format!("{t_s},prosody,0,0,0,30,true\n")
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect::<String>();
+    std::fs::write(dir.path().join("monitor.csv"), monitor).expect("write monitor.csv");
+
+    let text = build_report(dir.path());
+    assert_lines(
+        &text,
+        &[
+            // 15 valid samples at 10.5-19.5 and 35.5-39.5: five each of 36, 40 and 44.
+            "| talk | 10.0 – 40.0 | prosody | 15 | 50 | 40.0 | 3.4 | 44.0 | 15 (first at 20.5 s) |",
+            "| talk | 10.0 – 40.0 | host | 30 | 100 | 30.0 | 0.0 | 30.0 | |",
+            "| join | 0.0 – 10.0 | prosody | 10 | 100 | 5.0 | 0.0 | 5.0 | 0 |",
+            "WARNING: prosody has 15 of 30 expected monitor samples (50%) in the talk window \
+             (10.0 – 40.0 s). The monitor lost samples or the process was not running.",
+            "WARNING: prosody has 30 of 45 expected monitor samples (67%) in the whole group \
+             window (0.0 – 45.0 s). The monitor lost samples or the process was not running.",
+        ],
+    );
+    let warnings = text.lines().filter(|l| l.starts_with("WARNING")).count();
+    assert_eq!(
+        warnings, 2,
+        "only the websocket talk and whole-group rows:\n{text}"
+    );
+}
+
+/// A truncated last row is skipped and named; rows before it still count.
+#[test]
+fn truncated_last_row_skipped() {
+    let dir = synthetic_folder();
+    let append = |name: &str, tail: &str| {
+        let path = dir.path().join(name);
+        let mut text = std::fs::read_to_string(&path).expect("read CSV");
+        text.push_str(tail);
+        std::fs::write(&path, text).expect("write CSV");
+    };
+    // 184 rows follow the header, so the cut row is line 186.
+    append("bots.csv", "47.3,agent-b,c2s,0,0");
+    // 31 rows follow the header; the cut row ends inside its histogram.
+    append("latency.csv", "71.3,agent-b,c2s,10,HISTFAAAAB");
+
+    let data = report::load(dir.path()).expect("truncated last rows are tolerated");
+    assert_eq!(data.bots.len(), 184);
+    assert_eq!(data.latency.len(), 31);
+    let text = build_report(dir.path());
+    assert_lines(
+        &text,
+        &[
+            "- skipped a truncated last row in bots.csv (line 186)",
+            "- skipped a truncated last row in latency.csv (line 33)",
+        ],
+    );
+}
+
+/// A malformed row before the last one, or a last row ending in a newline, still fails.
+#[test]
+fn malformed_rows_not_at_end_fail() {
+    let header = "t_s,process,pid,cpu_percent,rss_bytes,host_cpu_percent,gap\n";
+    let cases = [
+        (format!("{header}1,prosody,1,2\n2,prosody,1,2,3,4,false"), 2),
+        (
+            format!("{header}1,prosody,1,2,3,4,false\n2,prosody,1,2\n"),
+            3,
+        ),
+    ];
+    for (content, line) in cases {
+        let dir = synthetic_folder();
+        std::fs::write(dir.path().join("monitor.csv"), &content).expect("overwrite CSV");
+        let error = report::load(dir.path()).expect_err(&content);
+        let message = error.to_string();
+        assert!(
+            message.contains("monitor.csv"),
+            "{message:?} does not name the file"
+        );
+        assert!(
+            message.contains(&format!("line {line}")),
+            "{message:?} does not name line {line}"
+        );
+    }
 }

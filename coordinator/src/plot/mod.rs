@@ -122,8 +122,12 @@ impl PlotData {
         };
         let mut phases = data.phases.clone();
         phases.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+        let mut title = format!("{}: server CPU, bots and messages", data.run.scenario_name);
+        if data.run.stopped_early {
+            title.push_str(" (stopped early)");
+        }
         PlotData {
-            title: format!("{}: server CPU, bots and messages", data.run.scenario_name),
+            title,
             x_max: data.duration_s().max(data.last_t_s()).max(1.0),
             processes: series::process_series(data),
             host: series::host_series(data, host_scale),

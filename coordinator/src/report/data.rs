@@ -21,6 +21,16 @@ pub struct RunData {
     /// CSV files that were absent from the folder, by file name. Their rows
     /// are simply empty, so the report states which data is missing.
     pub missing_files: Vec<&'static str>,
+    /// Malformed last rows that were left out because the file ends inside
+    /// them, as a coordinator killed while writing leaves them.
+    pub skipped_rows: Vec<SkippedRow>,
+}
+
+/// A truncated last row of a CSV file that the report leaves out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SkippedRow {
+    pub file: &'static str,
+    pub line: u64,
 }
 
 /// One row of `monitor.csv`: one monitored process in one sample batch.

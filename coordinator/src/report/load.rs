@@ -2,10 +2,11 @@
 //!
 //! `run.json` is required. Each CSV file may be missing or empty, because a
 //! run that failed early leaves only some of them, but every row present must
-//! be valid: a bad row is reported with its file and line.
+//! be valid: a bad row is reported with its file and line. The one exception
+//! is a truncated last row, which is skipped and noted in the report.
 
 use std::fs::File;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read as _, Seek as _, SeekFrom};
 use std::path::Path;
 
 use base64::Engine as _;
@@ -14,7 +15,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::data::{
-    BotsReport, LatencyReport, MonitorSample, Phase, PhaseWindow, RunData, decode_histogram,
+    BotsReport, LatencyReport, MonitorSample, Phase, PhaseWindow, RunData, SkippedRow,
+    decode_histogram,
 };
 use super::error::{ReportError, RowProblem};
 use crate::results::run_info::RunInfo;
@@ -59,30 +61,24 @@ const PHASES_COLUMNS: &[&str] = &["group", "phase", "start_s", "end_s"];
 /// Reads `run.json` and the CSV files of the results folder `dir`.
 pub fn load(dir: &Path) -> Result<RunData, ReportError> {
     let run = read_run_info(dir)?;
-    let mut missing_files = Vec::new();
+    let mut notes = FolderNotes::default();
 
     let monitor = read_csv(
         dir,
         MONITOR_CSV,
         MONITOR_COLUMNS,
-        &mut missing_files,
+        &mut notes,
         monitor_sample,
     )?;
-    let bots = read_csv(dir, BOTS_CSV, BOTS_COLUMNS, &mut missing_files, bots_report)?;
+    let bots = read_csv(dir, BOTS_CSV, BOTS_COLUMNS, &mut notes, bots_report)?;
     let latency = read_csv(
         dir,
         LATENCY_CSV,
         LATENCY_COLUMNS,
-        &mut missing_files,
+        &mut notes,
         latency_report,
     )?;
-    let phases = read_csv(
-        dir,
-        PHASES_CSV,
-        PHASES_COLUMNS,
-        &mut missing_files,
-        phase_window,
-    )?;
+    let phases = read_csv(dir, PHASES_CSV, PHASES_COLUMNS, &mut notes, phase_window)?;
 
     Ok(RunData {
         dir: dir.to_path_buf(),
@@ -91,8 +87,16 @@ pub fn load(dir: &Path) -> Result<RunData, ReportError> {
         bots,
         latency,
         phases,
-        missing_files,
+        missing_files: notes.missing_files,
+        skipped_rows: notes.skipped_rows,
     })
+}
+
+/// Files and rows left out while reading the CSV files, which the report states.
+#[derive(Default)]
+struct FolderNotes {
+    missing_files: Vec<&'static str>,
+    skipped_rows: Vec<SkippedRow>,
 }
 
 fn read_run_info(dir: &Path) -> Result<RunInfo, ReportError> {
@@ -105,13 +109,18 @@ fn read_run_info(dir: &Path) -> Result<RunInfo, ReportError> {
 }
 
 /// Reads one CSV file row by row, deserializing each row as `R` by header
-/// name and validating it into `T`. A missing file is recorded in `missing`
+/// name and validating it into `T`. A missing file is recorded in `notes`
 /// and yields no rows, and so does a file without even a header line.
+///
+/// A malformed last row is skipped and recorded in `notes` when the file
+/// does not end with a newline, because that is what a coordinator killed
+/// in the middle of a write leaves. A malformed row anywhere else, or a last
+/// row that ends with a newline, fails with its line.
 fn read_csv<R, T>(
     dir: &Path,
     file_name: &'static str,
     columns: &[&'static str],
-    missing: &mut Vec<&'static str>,
+    notes: &mut FolderNotes,
     convert: fn(R, u64) -> Result<T, RowProblem>,
 ) -> Result<Vec<T>, ReportError>
 where
@@ -121,7 +130,7 @@ where
     let file = match File::open(&path) {
         Ok(file) => file,
         Err(error) if error.kind() == ErrorKind::NotFound => {
-            missing.push(file_name);
+            notes.missing_files.push(file_name);
             return Ok(Vec::new());
         }
         Err(source) => return Err(ReportError::Read { path, source }),
@@ -148,23 +157,67 @@ where
     }
 
     let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map(|p| p.line());
-            csv_error(line, e)
-        })?;
-        let line = record.position().map_or(0, |p| p.line());
-        let raw: R = record
-            .deserialize(Some(&headers))
-            .map_err(|e| csv_error(Some(line), e))?;
-        let row = convert(raw, line).map_err(|problem| ReportError::InvalidRow {
-            path: path.clone(),
-            line,
-            problem,
-        })?;
-        rows.push(row);
+    let mut records = reader.records().peekable();
+    while let Some(record) = records.next() {
+        let row = record
+            .map_err(|e| {
+                let line = e.position().map(|p| p.line());
+                csv_error(line, e)
+            })
+            .and_then(|record| {
+                let line = record.position().map_or(0, |p| p.line());
+                let raw: R = record
+                    .deserialize(Some(&headers))
+                    .map_err(|e| csv_error(Some(line), e))?;
+                convert(raw, line).map_err(|problem| ReportError::InvalidRow {
+                    path: path.clone(),
+                    line,
+                    problem,
+                })
+            });
+        match row {
+            Ok(row) => rows.push(row),
+            Err(error) => {
+                let is_last = records.peek().is_none();
+                match malformed_row_line(&error) {
+                    Some(line) if is_last && !ends_with_newline(&path)? => {
+                        notes.skipped_rows.push(SkippedRow {
+                            file: file_name,
+                            line,
+                        });
+                    }
+                    _ => return Err(error),
+                }
+            }
+        }
     }
     Ok(rows)
+}
+
+/// Line of a row whose text is malformed, or `None` for errors that a
+/// truncated write cannot cause, such as a failed read.
+fn malformed_row_line(error: &ReportError) -> Option<u64> {
+    match error {
+        ReportError::Csv { line, source, .. } if !source.is_io_error() => *line,
+        ReportError::InvalidRow { line, .. } => Some(*line),
+        _ => None,
+    }
+}
+
+/// Returns true when the last byte of the file `path` is a line feed.
+fn ends_with_newline(path: &Path) -> Result<bool, ReportError> {
+    let read_error = |source| ReportError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(path).map_err(read_error)?;
+    if file.seek(SeekFrom::End(0)).map_err(read_error)? == 0 {
+        return Ok(false);
+    }
+    file.seek(SeekFrom::End(-1)).map_err(read_error)?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last).map_err(read_error)?;
+    Ok(last[0] == b'\n')
 }
 
 fn finite(field: &'static str, value: f64) -> Result<f64, RowProblem> {

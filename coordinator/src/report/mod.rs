@@ -1,10 +1,11 @@
 //! `report.md` from a results folder.
 //!
 //! [`load`] reads and validates the folder, [`summary::summarize`] computes
-//! the numbers per group and phase with the helpers of [`stats`], and
-//! [`write_markdown`] renders them. [`build_outputs`] also draws the graphs
-//! with [`crate::plot`].
+//! the numbers per group and phase with the helpers of [`stats`] and
+//! compares the groups with [`compare`], and [`write_markdown`] renders
+//! them. [`build_outputs`] also draws the graphs with [`crate::plot`].
 
+pub mod compare;
 mod data;
 mod error;
 mod load;
@@ -14,7 +15,7 @@ pub mod summary;
 
 use std::path::Path;
 
-pub use data::{BotsReport, LatencyReport, MonitorSample, Phase, PhaseWindow, RunData};
+pub use data::{BotsReport, LatencyReport, MonitorSample, Phase, PhaseWindow, RunData, SkippedRow};
 pub use error::{ReportError, RowProblem};
 pub use load::{BOTS_CSV, LATENCY_CSV, MONITOR_CSV, PHASES_CSV, RUN_JSON, load};
 pub use markdown::{render_markdown, verdict_line, write_markdown};

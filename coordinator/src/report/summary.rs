@@ -11,16 +11,19 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
+use super::compare::{self, ProcessComparison};
 use super::data::{BotsReport, Phase, RunData};
 use super::error::{ReportError, RowProblem};
-use super::load::LATENCY_CSV;
-use super::stats::{MeanDifference, Summary, welch_interval};
+use super::load::{BOTS_CSV, LATENCY_CSV};
+use super::stats::Summary;
+use crate::results::run_info::IncompleteSlice;
 
 /// Seconds covered by one row of `bots.csv` or `latency.csv`.
 pub const REPORT_INTERVAL_S: f64 = 1.0;
 
-/// Coverage of the intervals in the group comparison.
-pub const CONFIDENCE: f64 = 0.95;
+/// Share of the expected monitor samples below which a window's CPU row is
+/// flagged, because the monitor lost samples or the process was not running.
+pub const MIN_COVERAGE: f64 = 0.8;
 
 /// Everything the report states about a run, group by group.
 #[derive(Debug, Clone)]
@@ -34,7 +37,13 @@ pub struct GroupSummary {
     pub name: String,
     /// Bots the scenario asked for, when `run.json` lists the group.
     pub planned_bots: Option<u32>,
-    /// Final counters summed over the agents that ran the group.
+    /// True when `run.json` lists the group and `bots.csv` exists but has no
+    /// row of it, which happens when the run was stopped before the group.
+    pub not_started: bool,
+    /// Agents whose slice of the group did not run to its end, from `run.json`.
+    /// Their rows are left out of `totals`, the message counts and latency.
+    pub incomplete: Vec<IncompleteSlice>,
+    /// Final counters summed over the agents that ran the group to its end.
     pub totals: BotTotals,
     /// One window per phase in `join`, `talk`, `leave` order, then the whole group.
     pub windows: Vec<WindowSummary>,
@@ -83,6 +92,8 @@ pub struct WindowSummary {
     pub processes: Vec<ProcessCpu>,
     /// Whole-host CPU in % of all cores, one value per sample batch.
     pub host_cpu: Summary,
+    /// Sample batches in the window against those expected.
+    pub host_coverage: Option<Coverage>,
     pub messages: MessageCounts,
     pub latency: Option<LatencyPercentiles>,
 }
@@ -92,8 +103,44 @@ pub struct WindowSummary {
 pub struct ProcessCpu {
     pub process: String,
     pub cpu: Summary,
+    /// Valid samples in the window against those expected.
+    pub coverage: Option<Coverage>,
     /// Samples left out because they were gaps or no process matched.
     pub excluded_samples: usize,
+    /// Time of the earliest left-out sample in the window.
+    pub first_excluded_s: Option<f64>,
+}
+
+/// Monitor samples found in a window against the number its length promises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Coverage {
+    pub samples: usize,
+    /// Whole monitor intervals that fit in the window. A window of that many
+    /// intervals holds that many samples or one more, wherever the sampling
+    /// clock starts, so a complete series never falls below 100 %.
+    pub expected: u64,
+}
+
+impl Coverage {
+    /// Returns `None` when the window is shorter than one monitor interval,
+    /// because it may then rightly hold no sample.
+    pub fn new(samples: usize, window: &Window, interval_ms: u32) -> Option<Coverage> {
+        if interval_ms == 0 {
+            return None;
+        }
+        let intervals = (window.end_s - window.start_s) * 1000.0 / f64::from(interval_ms);
+        let expected = intervals.floor() as u64;
+        (expected > 0).then_some(Coverage { samples, expected })
+    }
+
+    /// Samples in % of those expected, at most 100.
+    pub fn percent(&self) -> f64 {
+        (self.samples as f64 / self.expected as f64 * 100.0).min(100.0)
+    }
+
+    pub fn is_low(&self) -> bool {
+        (self.samples as f64) < MIN_COVERAGE * self.expected as f64
+    }
 }
 
 /// Increments of the cumulative counters, summed over agents.
@@ -114,24 +161,6 @@ pub struct LatencyPercentiles {
     pub max_ms: f64,
 }
 
-/// CPU of one process while talking, every group against the first group
-/// that has a talk phase.
-#[derive(Debug, Clone)]
-pub struct ProcessComparison {
-    pub process: String,
-    pub baseline_group: String,
-    pub baseline: Summary,
-    pub others: Vec<GroupComparison>,
-}
-
-#[derive(Debug, Clone)]
-pub struct GroupComparison {
-    pub group: String,
-    pub talk: Summary,
-    /// `mean(group) - mean(baseline)`, or `None` when a side has fewer than two samples.
-    pub difference: Option<MeanDifference>,
-}
-
 /// Computes every number of the report from `data`.
 pub fn summarize(data: &RunData) -> Result<RunSummary, ReportError> {
     let processes = data.process_names();
@@ -139,7 +168,7 @@ pub fn summarize(data: &RunData) -> Result<RunSummary, ReportError> {
     for name in data.group_names() {
         groups.push(summarize_group(data, &name, &processes)?);
     }
-    let comparisons = compare_talk_phases(&groups, &processes);
+    let comparisons = compare::compare_talk_phases(&groups, &processes);
     Ok(RunSummary {
         groups,
         comparisons,
@@ -151,29 +180,35 @@ fn summarize_group(
     group: &str,
     processes: &[String],
 ) -> Result<GroupSummary, ReportError> {
-    let increments = counter_increments(data, group);
+    let info = data.run.groups.iter().find(|g| g.name == group);
+    let incomplete: &[IncompleteSlice] = info.map_or(&[], |g| &g.incomplete);
+    let unfinished: Vec<&str> = incomplete.iter().map(|s| s.agent.as_str()).collect();
+
+    let increments = counter_increments(data, group, &unfinished);
     let mut windows = Vec::new();
     for window in group_windows(data, group) {
+        let host_cpu = host_cpu(data, &window);
         windows.push(WindowSummary {
             window,
             processes: processes
                 .iter()
                 .map(|process| process_cpu(data, process, &window))
                 .collect(),
-            host_cpu: host_cpu(data, &window),
+            host_coverage: Coverage::new(host_cpu.count(), &window, data.run.monitor_interval_ms),
+            host_cpu,
             messages: messages_in(&increments, &window),
-            latency: latency_in(data, group, &window)?,
+            latency: latency_in(data, group, &unfinished, &window)?,
         });
     }
+
+    let bots_csv_present = !data.missing_files.contains(&BOTS_CSV);
+    let has_rows = data.bots.iter().any(|row| row.group == group);
     Ok(GroupSummary {
         name: group.to_owned(),
-        planned_bots: data
-            .run
-            .groups
-            .iter()
-            .find(|g| g.name == group)
-            .map(|g| g.bots),
-        totals: bot_totals(data, group),
+        planned_bots: info.map(|g| g.bots),
+        not_started: info.is_some() && bots_csv_present && !has_rows,
+        incomplete: incomplete.to_vec(),
+        totals: bot_totals(data, group, &unfinished),
         windows,
     })
 }
@@ -212,6 +247,7 @@ fn group_windows(data: &RunData, group: &str) -> Vec<Window> {
 pub fn process_cpu(data: &RunData, process: &str, window: &Window) -> ProcessCpu {
     let mut cpu = Summary::default();
     let mut excluded_samples = 0;
+    let mut first_excluded_s: Option<f64> = None;
     let samples = data
         .monitor
         .iter()
@@ -221,12 +257,15 @@ pub fn process_cpu(data: &RunData, process: &str, window: &Window) -> ProcessCpu
             cpu.add(sample.cpu_percent);
         } else {
             excluded_samples += 1;
+            first_excluded_s = Some(first_excluded_s.map_or(sample.t_s, |t| t.min(sample.t_s)));
         }
     }
     ProcessCpu {
         process: process.to_owned(),
+        coverage: Coverage::new(cpu.count(), window, data.run.monitor_interval_ms),
         cpu,
         excluded_samples,
+        first_excluded_s,
     }
 }
 
@@ -250,9 +289,9 @@ struct CounterIncrement {
     counts: MessageCounts,
 }
 
-fn counter_increments(data: &RunData, group: &str) -> Vec<CounterIncrement> {
+fn counter_increments(data: &RunData, group: &str, unfinished: &[&str]) -> Vec<CounterIncrement> {
     let mut increments = Vec::new();
-    for rows in rows_by_agent(data, group).into_values() {
+    for rows in finished_rows(data, group, unfinished) {
         let mut previous = MessageCounts::default();
         for row in rows {
             let current = MessageCounts {
@@ -293,6 +332,19 @@ pub fn rows_by_agent<'a>(data: &'a RunData, group: &str) -> BTreeMap<&'a str, Ve
     by_agent
 }
 
+/// Rows of `group` per agent, without the agents listed in `unfinished`.
+fn finished_rows<'a>(
+    data: &'a RunData,
+    group: &str,
+    unfinished: &[&str],
+) -> Vec<Vec<&'a BotsReport>> {
+    rows_by_agent(data, group)
+        .into_iter()
+        .filter(|(agent, _)| !unfinished.contains(agent))
+        .map(|(_, rows)| rows)
+        .collect()
+}
+
 fn messages_in(increments: &[CounterIncrement], window: &Window) -> MessageCounts {
     let mut total = MessageCounts::default();
     for increment in increments.iter().filter(|i| window.overlaps_report(i.t_s)) {
@@ -303,10 +355,12 @@ fn messages_in(increments: &[CounterIncrement], window: &Window) -> MessageCount
     total
 }
 
-/// Merges the latency histograms of `group` whose second overlaps `window`.
+/// Merges the latency histograms of `group` whose second overlaps `window`,
+/// leaving out the agents listed in `unfinished`.
 fn latency_in(
     data: &RunData,
     group: &str,
+    unfinished: &[&str],
     window: &Window,
 ) -> Result<Option<LatencyPercentiles>, ReportError> {
     let invalid_row = |line: u64, problem: RowProblem| ReportError::InvalidRow {
@@ -318,7 +372,8 @@ fn latency_in(
     let rows = data
         .latency
         .iter()
-        .filter(|row| row.group == group && window.overlaps_report(row.t_s));
+        .filter(|row| row.group == group && window.overlaps_report(row.t_s))
+        .filter(|row| !unfinished.contains(&row.agent.as_str()));
     for row in rows {
         let Some(histogram) = row
             .histogram()
@@ -351,9 +406,9 @@ fn latency_in(
     }))
 }
 
-fn bot_totals(data: &RunData, group: &str) -> BotTotals {
+fn bot_totals(data: &RunData, group: &str, unfinished: &[&str]) -> BotTotals {
     let mut totals = BotTotals::default();
-    for rows in rows_by_agent(data, group).into_values() {
+    for rows in finished_rows(data, group, unfinished) {
         let Some(last) = rows.last() else { continue };
         totals.agents += 1;
         totals.connect_attempts += last.connect_attempts;
@@ -366,49 +421,4 @@ fn bot_totals(data: &RunData, group: &str) -> BotTotals {
         }
     }
     totals
-}
-
-fn compare_talk_phases(groups: &[GroupSummary], processes: &[String]) -> Vec<ProcessComparison> {
-    let talking: Vec<(&str, &WindowSummary)> = groups
-        .iter()
-        .filter_map(|group| {
-            let talk = group
-                .windows
-                .iter()
-                .find(|w| w.window.kind == WindowKind::Phase(Phase::Talk))?;
-            Some((group.name.as_str(), talk))
-        })
-        .collect();
-    let Some(&(baseline_group, baseline_talk)) = talking.first() else {
-        return Vec::new();
-    };
-
-    let mut comparisons = Vec::new();
-    for (process_index, process) in processes.iter().enumerate() {
-        let talk_cpu = |talk: &WindowSummary| {
-            talk.processes
-                .get(process_index)
-                .map(|p| p.cpu)
-                .unwrap_or_default()
-        };
-        let baseline = talk_cpu(baseline_talk);
-        let others = talking[1..]
-            .iter()
-            .map(|&(group, talk)| {
-                let talk = talk_cpu(talk);
-                GroupComparison {
-                    group: group.to_owned(),
-                    talk,
-                    difference: welch_interval(&baseline, &talk, CONFIDENCE),
-                }
-            })
-            .collect();
-        comparisons.push(ProcessComparison {
-            process: process.clone(),
-            baseline_group: baseline_group.to_owned(),
-            baseline,
-            others,
-        });
-    }
-    comparisons
 }
