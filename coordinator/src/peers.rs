@@ -6,6 +6,7 @@
 //! Every call carries the shared token, when one is set, through an
 //! [`AttachToken`] interceptor on the clients.
 
+use std::future::Future;
 use std::time::Duration;
 
 use tonic::service::interceptor::InterceptedService;
@@ -19,7 +20,7 @@ use xmppload_proto::v1::{ClockRequest, HelloRequest, HelloResponse};
 use crate::clock::{self, ClockOffset};
 use crate::results::run_info::PeerInfo;
 
-/// Bound on reaching a peer; a peer on a healthy network answers in
+/// Bound on reaching a peer; a peer on a healthy network responds within
 /// milliseconds, so waiting longer only delays the error.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Round trips used for each clock offset estimate.
@@ -132,38 +133,75 @@ fn peer_info(address: &str, hello: HelloResponse, clock: ClockOffset) -> PeerInf
     }
 }
 
+/// The two calls that every peer serves, so one greeting works for both kinds.
+trait PeerClient: Clone + Send {
+    fn hello(
+        &mut self,
+        request: HelloRequest,
+    ) -> impl Future<Output = Result<HelloResponse, tonic::Status>> + Send;
+
+    /// Reads the peer's clock in Unix microseconds.
+    fn clock(&mut self) -> impl Future<Output = Result<i64, tonic::Status>> + Send;
+}
+
+impl PeerClient for BotAgentClient<AuthChannel> {
+    async fn hello(&mut self, request: HelloRequest) -> Result<HelloResponse, tonic::Status> {
+        Ok(BotAgentClient::hello(self, request).await?.into_inner())
+    }
+
+    async fn clock(&mut self) -> Result<i64, tonic::Status> {
+        Ok(BotAgentClient::clock(self, ClockRequest {})
+            .await?
+            .into_inner()
+            .unix_micros)
+    }
+}
+
+impl PeerClient for MonitorClient<AuthChannel> {
+    async fn hello(&mut self, request: HelloRequest) -> Result<HelloResponse, tonic::Status> {
+        Ok(MonitorClient::hello(self, request).await?.into_inner())
+    }
+
+    async fn clock(&mut self) -> Result<i64, tonic::Status> {
+        Ok(MonitorClient::clock(self, ClockRequest {})
+            .await?
+            .into_inner()
+            .unix_micros)
+    }
+}
+
+/// Greets a peer with `Hello`, checks its protocol version and measures its clock.
+async fn greet<C: PeerClient>(
+    role: &'static str,
+    address: &str,
+    client: &mut C,
+) -> Result<(PeerInfo, ClockOffset), PeerError> {
+    let rejected = |status| rejection(role, address, status);
+
+    let hello = client.hello(hello_request()).await.map_err(rejected)?;
+    check_peer_version(role, address, hello.protocol_version)?;
+
+    let clock = clock::estimate(CLOCK_ROUNDS, || {
+        let mut client = client.clone();
+        async move { client.clock().await }
+    })
+    .await
+    .map_err(rejected)?;
+
+    Ok((peer_info(address, hello, clock), clock))
+}
+
 /// Connects to a bot agent, checks its protocol version and measures its clock.
 pub async fn connect_agent(
     address: &str,
     token: Option<&AuthToken>,
 ) -> Result<AgentPeer, PeerError> {
     const ROLE: &str = "bot agent";
-    let rejected = |status| rejection(ROLE, address, status);
-
     let mut client =
         BotAgentClient::with_interceptor(channel(ROLE, address).await?, AttachToken::new(token));
-    let hello = client
-        .hello(hello_request())
-        .await
-        .map_err(rejected)?
-        .into_inner();
-    check_peer_version(ROLE, address, hello.protocol_version)?;
-
-    let clock = clock::estimate(CLOCK_ROUNDS, || {
-        let mut client = client.clone();
-        async move {
-            Ok(client
-                .clock(ClockRequest {})
-                .await?
-                .into_inner()
-                .unix_micros)
-        }
-    })
-    .await
-    .map_err(rejected)?;
-
+    let (info, clock) = greet(ROLE, address, &mut client).await?;
     Ok(AgentPeer {
-        info: peer_info(address, hello, clock),
+        info,
         client,
         clock,
     })
@@ -175,32 +213,11 @@ pub async fn connect_monitor(
     token: Option<&AuthToken>,
 ) -> Result<MonitorPeer, PeerError> {
     const ROLE: &str = "monitor agent";
-    let rejected = |status| rejection(ROLE, address, status);
-
     let mut client =
         MonitorClient::with_interceptor(channel(ROLE, address).await?, AttachToken::new(token));
-    let hello = client
-        .hello(hello_request())
-        .await
-        .map_err(rejected)?
-        .into_inner();
-    check_peer_version(ROLE, address, hello.protocol_version)?;
-
-    let clock = clock::estimate(CLOCK_ROUNDS, || {
-        let mut client = client.clone();
-        async move {
-            Ok(client
-                .clock(ClockRequest {})
-                .await?
-                .into_inner()
-                .unix_micros)
-        }
-    })
-    .await
-    .map_err(rejected)?;
-
+    let (info, clock) = greet(ROLE, address, &mut client).await?;
     Ok(MonitorPeer {
-        info: peer_info(address, hello, clock),
+        info,
         client,
         clock,
     })

@@ -96,7 +96,8 @@ fn study_scenario_is_valid() {
 /// The reversed study runs the same groups with c2s first.
 #[test]
 fn reversed_study_scenario_is_valid() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/31-c2s-then-websocket.toml");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/31-c2s-then-websocket.toml");
     let scenario = Scenario::load(&path, &Overrides::default()).unwrap();
     let groups: Vec<_> = scenario.groups().collect();
     assert_eq!(groups.len(), 2);
