@@ -26,6 +26,43 @@ fn parse_fd_soft_limit(limits: &str) -> Option<u64> {
     soft.parse().ok()
 }
 
+/// Outcome of [`raise_fd_limit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FdLimit {
+    /// Soft limit before the call.
+    pub before: u64,
+    /// Soft limit after the call; the hard limit unless raising failed.
+    pub after: u64,
+}
+
+/// Raises the soft limit on open file descriptors to the hard limit.
+///
+/// Every bot holds one socket, so the usual soft limit of 1024 would cap an
+/// agent at about a thousand bots although the hard limit allows far more.
+/// Raising the soft limit up to the hard one needs no privilege.
+pub fn raise_fd_limit() -> std::io::Result<FdLimit> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass and reads nothing else.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let before = limit.rlim_cur;
+    if limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = limit.rlim_max;
+        // SAFETY: setrlimit reads the struct we pass and keeps no reference.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(FdLimit {
+        before,
+        after: limit.rlim_cur,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,5 +79,19 @@ mod tests {
             Some(u64::MAX)
         );
         assert_eq!(parse_fd_soft_limit("nothing here"), None);
+    }
+
+    /// Raising leaves the soft limit at the hard limit, as /proc reports it.
+    #[test]
+    fn raise_reaches_hard_limit() {
+        let limit = raise_fd_limit().unwrap();
+        assert!(limit.after >= limit.before);
+        let reported = fd_soft_limit().unwrap();
+        let expected = if limit.after == libc::RLIM_INFINITY {
+            u64::MAX
+        } else {
+            limit.after
+        };
+        assert_eq!(reported, expected);
     }
 }

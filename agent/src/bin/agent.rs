@@ -87,6 +87,17 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).init();
 
+    match xmppload_agent::host::raise_fd_limit() {
+        Ok(limit) => tracing::info!(
+            before = limit.before,
+            after = limit.after,
+            "open-file soft limit set to the hard limit; each bot needs one descriptor"
+        ),
+        Err(err) => {
+            tracing::warn!(%err, "failed to raise the open-file limit; bots beyond it fail with io errors")
+        }
+    }
+
     let name = match options.name {
         Some(name) => name,
         None => host_name(),
