@@ -238,3 +238,24 @@ fn invalid_override_is_named() {
         "option --agent: `127.0.0.1:15051` is not a gRPC address; use http://HOST:PORT"
     );
 }
+
+/// Every scenario shipped in scenarios/ is valid.
+#[test]
+fn shipped_scenarios_are_valid() {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&folder).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "toml") {
+            if let Err(err) = Scenario::load(&path, &Overrides::default()) {
+                panic!("{err}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 3,
+        "found only {checked} scenarios in {}",
+        folder.display()
+    );
+}
