@@ -246,8 +246,12 @@ async fn agent_lost_mid_run() {
         outcome.problems
     );
 
-    // run.json names the lost agent in both groups, with the reason.
+    // run.json names the lost agent in both groups, with the reason and a
+    // time of loss within the run.
     let info = run_json(&dir);
+    let started = info["started_unix_micros"].as_i64().unwrap();
+    let finished = info["finished_unix_micros"].as_i64().unwrap();
+    let run_duration_s = (finished - started) as f64 / 1e6;
     for (index, group, reason) in [(0, "first", "stream broke off"), (1, "second", "rejected:")] {
         assert_eq!(info["groups"][index]["name"], group);
         let incomplete = info["groups"][index]["incomplete"].as_array().unwrap();
@@ -261,6 +265,14 @@ async fn agent_lost_mid_run() {
                 .starts_with(reason),
             "{group}: {}",
             incomplete[0]["reason"]
+        );
+        let lost_at_s = incomplete[0]["lost_at_s"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{group}: lost_at_s missing: {incomplete:?}"));
+        assert!(lost_at_s > 0.0, "{group}: lost_at_s {lost_at_s}");
+        assert!(
+            lost_at_s < run_duration_s,
+            "{group}: lost_at_s {lost_at_s} not before the run's end at {run_duration_s}"
         );
     }
 

@@ -296,6 +296,7 @@ fn incomplete_slice(agent: &str, reason: &str) -> IncompleteSlice {
         agent: agent.to_owned(),
         bots: 50,
         reason: reason.to_owned(),
+        lost_at_s: None,
     }
 }
 
@@ -507,6 +508,40 @@ fn graphs_render() {
         assert!(svg.contains(&label), "SVG lacks label {label:?}");
     }
     assert!(svg.contains("seconds from start"));
+}
+
+/// A slice lost at a known time gets a labelled line in the graph.
+#[test]
+fn graphs_mark_lost_slice() {
+    let mut run = run_info();
+    run.groups[1].incomplete = vec![IncompleteSlice {
+        lost_at_s: Some(75.0),
+        ..incomplete_slice("agent-b", "stream broke off: connection reset")
+    }];
+    let dir = folder_with_run(&run);
+    report::build_outputs(dir.path()).expect("outputs built");
+
+    let svg = std::fs::read_to_string(dir.path().join("monitor_server.svg")).expect("SVG written");
+    assert!(svg.contains("lost agent-b"), "SVG lacks the loss label");
+    assert!(
+        svg.contains("stroke=\"#C80000\""),
+        "SVG lacks the red loss line"
+    );
+}
+
+/// A slice without a time of loss, as in older folders, gets no label.
+#[test]
+fn graphs_skip_loss_without_time() {
+    let mut run = run_info();
+    run.groups[1].incomplete = vec![incomplete_slice("agent-b", "rejected: busy")];
+    let dir = folder_with_run(&run);
+    report::build_outputs(dir.path()).expect("outputs built");
+
+    let svg = std::fs::read_to_string(dir.path().join("monitor_server.svg")).expect("SVG written");
+    assert!(
+        !svg.contains("lost agent-b"),
+        "SVG has a label without a time"
+    );
 }
 
 /// A folder without latency.csv still gives a report, which names the missing file.

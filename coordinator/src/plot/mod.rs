@@ -9,8 +9,10 @@
 //!
 //! Every panel shades each group's join, talk and leave windows, labelled
 //! above the first panel. Gaps in monitor data break the CPU line and are
-//! marked with a cross on the time axis.
+//! marked with a cross on the time axis. A dashed red line crosses every
+//! panel where an agent's slice was lost, named in the first panel.
 
+mod losses;
 pub mod series;
 
 use std::path::Path;
@@ -21,6 +23,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::report::{Phase, PhaseWindow, ReportError, RunData};
+use losses::LossMark;
 use series::{GroupRates, GroupSeries, ProcessSeries};
 
 pub const PNG_FILE: &str = "monitor_server.png";
@@ -111,6 +114,7 @@ struct PlotData {
     connected: Vec<GroupSeries>,
     rates: Vec<GroupRates>,
     phases: Vec<PhaseWindow>,
+    losses: Vec<LossMark>,
     groups: Vec<String>,
 }
 
@@ -135,6 +139,7 @@ impl PlotData {
             connected: series::connected_series(data),
             rates: series::rate_series(data),
             phases,
+            losses: losses::loss_marks(data),
             groups: data.group_names(),
         }
     }
@@ -261,8 +266,10 @@ fn draw_cpu_panel<DB: DrawingBackend>(
                 .legend(move |(x, y)| Cross::new((x + 12, y), 6, marker));
         }
     }
+    losses::draw_loss_lines(&mut chart, &plot.losses, (0.0, y_max))?;
     draw_legend(&mut chart)?;
-    draw_phase_labels(root, &chart, plot, y_max)
+    draw_phase_labels(root, &chart, plot, y_max)?;
+    losses::draw_loss_labels(root, &chart, &plot.losses, plot.x_max, y_max)
 }
 
 fn draw_bots_panel<DB: DrawingBackend>(
@@ -300,6 +307,7 @@ fn draw_bots_panel<DB: DrawingBackend>(
             .label(group.group.as_str())
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], style));
     }
+    losses::draw_loss_lines(&mut chart, &plot.losses, (0.0, y_max))?;
     draw_legend(&mut chart)
 }
 
@@ -364,6 +372,7 @@ fn draw_rates_panel<DB: DrawingBackend>(
             }
         }
     }
+    losses::draw_loss_lines(&mut chart, &plot.losses, (y_min, y_max))?;
     draw_legend(&mut chart)
 }
 

@@ -77,6 +77,11 @@ pub struct IncompleteSlice {
     pub bots: u32,
     /// What happened, for example the status the agent returned.
     pub reason: String,
+    /// Seconds since run start, on the coordinator's clock, when the
+    /// stream broke off, the agent rejected the group, the bound passed or
+    /// the run was interrupted. Absent in folders from older versions.
+    #[serde(default)]
+    pub lost_at_s: Option<f64>,
 }
 
 /// Bots of a group given to one agent.

@@ -34,6 +34,9 @@ struct SliceOutcome {
     phases: PhaseTimes,
     /// Why the slice did not run to its final report; `None` when it did.
     unfinished: Option<String>,
+    /// Seconds since run start at which the slice ended unfinished, or
+    /// `None` when it finished.
+    lost_at_s: Option<f64>,
     /// Counters of the last report received.
     last_counters: Option<GroupCounters>,
 }
@@ -136,6 +139,7 @@ pub async fn run(
                                 bound.as_secs_f64()
                             )),
                             last_counters: None,
+                            lost_at_s: Some(seconds_since(started, unix_micros_now())),
                         }
                     }
                 }
@@ -160,6 +164,7 @@ pub async fn run(
                 agent: outcome.agent.clone(),
                 bots: outcome.bots,
                 reason: reason.clone(),
+                lost_at_s: outcome.lost_at_s,
             });
         }
     }
@@ -300,6 +305,7 @@ async fn stream_slice(
         phases: PhaseTimes::default(),
         unfinished: Some("the stream ended without a final report".to_string()),
         last_counters: None,
+        lost_at_s: None,
     };
 
     let mut client = agent.client.clone();
@@ -308,6 +314,7 @@ async fn stream_slice(
         Err(status) => {
             warn!(agent = %agent.info.name, %group, %status, "agent rejected the group");
             outcome.unfinished = Some(format!("rejected: {}", status.message()));
+            outcome.lost_at_s = Some(seconds_since(started, unix_micros_now()));
             return outcome;
         }
     };
@@ -343,6 +350,11 @@ async fn stream_slice(
             outcome.unfinished = None;
             break;
         }
+    }
+
+    // Any exit from the loop with `unfinished` still set marks the time of loss.
+    if outcome.unfinished.is_some() {
+        outcome.lost_at_s = Some(seconds_since(started, unix_micros_now()));
     }
 
     // The slice's bots are gone either way; keep them out of the live totals.
