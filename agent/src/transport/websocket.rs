@@ -29,6 +29,9 @@ use crate::error::BotError;
 use crate::transport::{CLOSE_WAIT, StreamEvent};
 use crate::xml::{DEFAULT_MAX_STANZA_BYTES, Element, Scope};
 
+/// Initial read buffer of one WebSocket connection.
+const WS_READ_BUFFER_BYTES: usize = 8 * 1024;
+
 /// Namespace of the RFC 7395 `<open/>` and `<close/>` elements.
 pub const NS_FRAMING: &str = "urn:ietf:params:xml:ns:xmpp-framing";
 
@@ -91,7 +94,11 @@ impl WsTransport {
             })?;
         socket.set_nodelay(true)?;
 
+        // tungstenite allocates its read buffer up front (128 KiB by
+        // default), which dominated an idle bot's memory. Stanzas are small,
+        // and the buffer grows when a larger frame arrives.
         let config = WebSocketConfig::default()
+            .read_buffer_size(WS_READ_BUFFER_BYTES)
             .max_message_size(Some(DEFAULT_MAX_STANZA_BYTES))
             .max_frame_size(Some(DEFAULT_MAX_STANZA_BYTES));
         let (ws, _response) = tokio_tungstenite::client_async_tls_with_config(
