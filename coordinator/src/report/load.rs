@@ -20,43 +20,18 @@ use super::data::{
 };
 use super::error::{ReportError, RowProblem};
 use crate::results::run_info::RunInfo;
+// The columns the run's writers put in each file, so reader and writer
+// cannot drift apart.
+use crate::results::{
+    BOTS_HEADER as BOTS_COLUMNS, LATENCY_HEADER as LATENCY_COLUMNS,
+    MONITOR_HEADER as MONITOR_COLUMNS, PHASES_HEADER as PHASES_COLUMNS,
+};
 
 pub const RUN_JSON: &str = "run.json";
 pub const MONITOR_CSV: &str = "monitor.csv";
 pub const BOTS_CSV: &str = "bots.csv";
 pub const LATENCY_CSV: &str = "latency.csv";
 pub const PHASES_CSV: &str = "phases.csv";
-
-const MONITOR_COLUMNS: &[&str] = &[
-    "t_s",
-    "process",
-    "pid",
-    "cpu_percent",
-    "rss_bytes",
-    "host_cpu_percent",
-    "gap",
-];
-const BOTS_COLUMNS: &[&str] = &[
-    "t_s",
-    "agent",
-    "group",
-    "connecting",
-    "connected",
-    "joined",
-    "connect_attempts",
-    "connected_total",
-    "joined_total",
-    "left_total",
-    "failed_total",
-    "messages_sent",
-    "messages_received",
-    "reflections",
-    "stanzas_received",
-    "late_sends",
-    "errors",
-];
-const LATENCY_COLUMNS: &[&str] = &["t_s", "agent", "group", "count", "histogram"];
-const PHASES_COLUMNS: &[&str] = &["group", "phase", "start_s", "end_s"];
 
 /// Reads `run.json` and the CSV files of the results folder `dir`.
 pub fn load(dir: &Path) -> Result<RunData, ReportError> {

@@ -6,4 +6,6 @@
 pub mod run_info;
 mod writer;
 
-pub use writer::{ResultsDir, ResultsError};
+pub use writer::{
+    BOTS_HEADER, LATENCY_HEADER, MONITOR_HEADER, PHASES_HEADER, ResultsDir, ResultsError,
+};
