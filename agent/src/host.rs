@@ -37,7 +37,7 @@ pub struct FdLimit {
 
 /// Raises the soft limit on open file descriptors to the hard limit.
 ///
-/// Every bot holds one socket, so the usual soft limit of 1024 would cap an
+/// Every bot keeps one socket open, so the usual soft limit of 1024 would cap an
 /// agent at about a thousand bots although the hard limit allows far more.
 /// Raising the soft limit up to the hard one needs no privilege.
 pub fn raise_fd_limit() -> std::io::Result<FdLimit> {

@@ -12,8 +12,8 @@
 //!    (`urn:ietf:params:xml:ns:xmpp-bind`); the server assigns the full JID.
 //! 5. With stream management requested: XEP-0198 `<enable/>` and `<enabled/>`
 //!    (`urn:xmpp:sm:3`). From then on every inbound message, presence and iq
-//!    increments the handled counter `h`, and each `<r/>` from the server is
-//!    answered with `<a h='…'/>`.
+//!    increments the handled counter `h`, and the bot replies to each `<r/>`
+//!    from the server with `<a h='…'/>`.
 //!
 //! The caller bounds the whole negotiation with its connect timeout.
 //! A `<stream:error/>` at any step is returned as [`BotError::StreamError`].

@@ -42,7 +42,7 @@ async fn client_with(
     BotAgentClient::with_interceptor(channel, AttachToken::new(Some(&token)))
 }
 
-/// Calls without a token are rejected on every RPC, and the message says how to pass one.
+/// Calls without a token are rejected on every RPC, and the message explains how to pass one.
 #[tokio::test]
 async fn missing_token_is_unauthenticated() {
     let agent = start_with_token().await;

@@ -2,7 +2,7 @@
 //!
 //! For each round trip the coordinator notes its clock before (`t0`) and
 //! after (`t1`) asking the peer for its clock (`p`). If the request and the
-//! answer took equally long, the peer read its clock at `(t0 + t1) / 2`, so
+//! response took equally long, the peer read its clock at `(t0 + t1) / 2`, so
 //! the offset is `p - (t0 + t1) / 2`; whatever the split, the true offset
 //! lies within half the round trip of that. The round trip with the smallest
 //! time gives the tightest bound, so only that one is kept.

@@ -1,7 +1,7 @@
 //! Live status of a run for the person watching it: phase, bots, messages per second,
 //! server CPU.
 //!
-//! On a terminal this is one live status line; otherwise (CI, a log file)
+//! On a terminal this is one live status line. Elsewhere (CI, a log file)
 //! the same facts go out as a log line every few seconds.
 
 use std::collections::HashMap;

@@ -14,7 +14,7 @@ async fn start_agent(config: xmppload_agent::AgentConfig, stop: &CancellationTok
     address
 }
 
-/// An agent over its bot limit leaves its slice out; the run says so.
+/// An agent over its bot limit leaves its slice out, and the run records it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_slice_is_recorded() {
     let prosody = Prosody::start(ProsodyOptions::default()).expect("start Prosody");

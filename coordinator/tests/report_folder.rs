@@ -255,7 +255,7 @@ fn synthetic_folder() -> tempfile::TempDir {
     dir
 }
 
-/// The synthetic folder with `run.json` replaced by `run`.
+/// Writes the synthetic folder with `run.json` replaced by `run`.
 fn folder_with_run(run: &RunInfo) -> tempfile::TempDir {
     let dir = synthetic_folder();
     let text = serde_json::to_string_pretty(run).expect("RunInfo serializes");
@@ -649,7 +649,7 @@ fn empty_folder_builds_outputs() {
     assert!(dir.path().join("monitor_server.svg").exists());
 }
 
-/// An interrupted run says so in its header and names the group that never ran.
+/// An interrupted run is marked in the header, which names the group that never ran.
 #[test]
 fn stopped_early_names_unstarted_groups() {
     let mut run = run_info();

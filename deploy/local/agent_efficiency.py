@@ -4,10 +4,10 @@ scenarios/90-agent-efficiency.toml (or any run whose monitor watched
 processes named agent-*).
 
 Per group:
-- memory per idle bot, for the run's first group only: agent RSS while
-  every bot is joined and idle (from one second after the last join until
-  talking starts) minus agent RSS just before the first arrival, divided by
-  the group's bots;
+- memory per idle bot, for the run's first group only: the growth of agent
+  RSS from just before the first arrival to the idle window, divided by the
+  group's bots. The idle window runs from one second after the last join
+  until talking starts;
 - agent CPU per 1,000 received stanzas while talking: agent CPU time in the
   talk window over the stanzas the bots received in it;
 - agent CPU as a share of Prosody's CPU in the same window.

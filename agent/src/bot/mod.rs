@@ -99,7 +99,8 @@ impl Bot {
         }
     }
 
-    /// Runs the whole lifecycle; never panics and records its own outcome.
+    /// Runs the whole lifecycle and records its own outcome: errors are
+    /// counted by kind, not returned.
     pub async fn run(self, cancel: CancellationToken) {
         let span = tracing::info_span!("bot", bot = %self.nick, group = %self.plan.group);
         self.run_inner(cancel).instrument(span).await;

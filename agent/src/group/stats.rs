@@ -186,8 +186,8 @@ impl GroupStats {
         };
         let mut bytes = Vec::new();
         if let Err(err) = V2Serializer::new().serialize(&interval, &mut bytes) {
-            // Serialising into a Vec cannot fail on I/O; an error here would
-            // be a histogram bug, so the interval is dropped and logged.
+            // A Vec accepts every write, so an error here comes from the
+            // histogram itself. The interval is dropped and logged.
             tracing::error!(%err, "failed to serialise the latency histogram");
             bytes.clear();
         }

@@ -2,10 +2,10 @@
 //!
 //! The connection is one XML stream per direction. Received bytes go into a
 //! [`StreamSplitter`], which returns the server's header, each stanza, and the
-//! final `</stream:stream>`. STARTTLS (RFC 6120 section 5) replaces the
-//! plain socket with a TLS session on the same socket, after which both
-//! sides start new streams; the splitter is replaced then, because nothing
-//! sent in plaintext may survive the upgrade.
+//! final `</stream:stream>`. STARTTLS (RFC 6120 section 5) wraps the plain
+//! socket in a TLS session, after which both sides start new streams. The
+//! splitter is replaced then, because nothing sent in plaintext may survive
+//! the upgrade.
 
 use std::sync::Arc;
 

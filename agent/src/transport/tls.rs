@@ -19,8 +19,9 @@ pub fn client_config(accept_invalid_certs: bool) -> Result<Arc<ClientConfig>, ru
     // An explicit provider avoids depending on a process-wide default, which
     // rustls cannot pick when several providers are compiled in.
     // rustls 0.23.48 deprecates the ring provider because it lacks
-    // post-quantum key exchange; the workspace builds rustls with ring only
-    // (no aws-lc-rs toolchain), which is acceptable for a load generator.
+    // post-quantum key exchange. The workspace builds rustls with ring only,
+    // so no aws-lc-rs toolchain is needed, and a load generator can do
+    // without post-quantum key exchange.
     #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())

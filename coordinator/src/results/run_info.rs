@@ -75,7 +75,7 @@ pub struct IncompleteSlice {
     pub agent: String,
     /// Bots placed on that agent.
     pub bots: u32,
-    /// What happened, for example the status the agent returned.
+    /// Cause of the loss, for example the status the agent returned.
     pub reason: String,
     /// Seconds since run start, on the coordinator's clock, when the
     /// stream broke off, the agent rejected the group, the bound passed or

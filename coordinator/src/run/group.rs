@@ -32,7 +32,7 @@ struct SliceOutcome {
     bots: u32,
     /// Phase times on the coordinator's clock, zero where absent.
     phases: PhaseTimes,
-    /// Why the slice did not run to its final report; `None` when it did.
+    /// Reason the slice did not run to its final report; `None` when it did.
     unfinished: Option<String>,
     /// Seconds since run start at which the slice ended unfinished, or
     /// `None` when it finished.
@@ -41,7 +41,7 @@ struct SliceOutcome {
     last_counters: Option<GroupCounters>,
 }
 
-/// How a group ended, for the run's record and exit status.
+/// End state of a group, for the run's record and exit status.
 pub struct GroupOutcome {
     pub incomplete: Vec<IncompleteSlice>,
     /// Bots that failed, summed over the slices' last reports.
@@ -104,7 +104,7 @@ pub async fn run(
     );
     record(info)?;
 
-    // Each bot holds one socket, and the agent needs a few descriptors of
+    // Each bot keeps one socket open, and the agent needs a few descriptors of
     // its own, so a slice near the agent's limit fails with `io` errors.
     const RESERVED_DESCRIPTORS: u64 = 64;
     for (agent, slice) in agents.iter().zip(&slices) {
@@ -481,7 +481,7 @@ fn merge_phases<'a>(all: impl Iterator<Item = &'a PhaseTimes>) -> PhaseTimes {
 mod tests {
     use super::*;
 
-    /// Bots are dealt out in turn and every bot is placed exactly once.
+    /// Bots are dealt out in turn, and the slices cover every index once.
     #[test]
     fn split_deals_every_bot_once() {
         let slices = split(5, 2);

@@ -3,8 +3,8 @@
 //! Time zero of the run is the coordinator's clock when monitoring starts;
 //! every row in the results carries seconds since then. The monitor streams
 //! for the whole run in its own task, while the timeline's steps run one
-//! after the other: a wait sleeps, a group is split over the agents and
-//! lasts until every agent reports its slice done (or its bound passes).
+//! after the other. A wait sleeps. A group is split over the agents and
+//! lasts until every agent reports its slice done or its bound passes.
 
 mod group;
 mod monitor;
