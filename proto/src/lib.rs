@@ -7,6 +7,7 @@
 //! bearer token that agents may require of every call.
 
 pub mod auth;
+pub mod shutdown;
 
 pub mod v1 {
     tonic::include_proto!("xmppload.v1");

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use tokio_util::sync::CancellationToken;
 use xmppload_agent::policy::limits::{DEFAULT_MAX_BOTS, DEFAULT_MAX_CONNECT_RATE, DEFAULT_MAX_RUN};
 use xmppload_agent::policy::{AllowedTarget, Limits, TargetPolicy};
 use xmppload_agent::{AgentConfig, DEFAULT_LEASE, serve};
@@ -62,7 +61,7 @@ struct Options {
     max_run_seconds: u64,
 
     /// Time after which the agent stops the bots of a coordinator that
-    /// stopped answering HTTP/2 PINGs (frozen process or lost network), in
+    /// stopped replying to HTTP/2 PINGs (frozen process or lost network), in
     /// seconds [default: 10]
     #[arg(long, value_name = "S", default_value_t = DEFAULT_LEASE.as_secs(),
           value_parser = clap::value_parser!(u64).range(2..=3600), hide_default_value = true)]
@@ -115,18 +114,7 @@ async fn main() -> anyhow::Result<()> {
             )
         })?;
 
-    let shutdown = CancellationToken::new();
-    let on_signal = shutdown.clone();
-    tokio::spawn(async move {
-        match tokio::signal::ctrl_c().await {
-            Ok(()) => {
-                tracing::info!("Ctrl-C received; shutting down");
-                on_signal.cancel();
-            }
-            // Without a signal handler the agent keeps serving until killed.
-            Err(err) => tracing::error!(%err, "failed to install the Ctrl-C handler"),
-        }
-    });
+    let shutdown = xmppload_proto::shutdown::cancel_on_ctrl_c();
 
     let targets = if options.allow_any_target {
         TargetPolicy::Any

@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+
 use tracing_subscriber::EnvFilter;
 use xmppload_monitor::{MonitorConfig, serve};
 use xmppload_proto::auth::{AuthToken, TOKEN_ENV};
@@ -59,18 +58,7 @@ async fn main() -> anyhow::Result<()> {
             )
         })?;
 
-    let shutdown = CancellationToken::new();
-    let on_signal = shutdown.clone();
-    tokio::spawn(async move {
-        match tokio::signal::ctrl_c().await {
-            Ok(()) => {
-                info!("Ctrl-C received; shutting down");
-                on_signal.cancel();
-            }
-            // SIGINT then keeps its default action and ends the process.
-            Err(err) => error!(%err, "failed to install the Ctrl-C handler"),
-        }
-    });
+    let shutdown = xmppload_proto::shutdown::cancel_on_ctrl_c();
 
     serve(listener, MonitorConfig { name, token }, shutdown)
         .await
