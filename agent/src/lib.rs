@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use xmppload_proto::auth::{AuthToken, RequireToken, warn_if_unprotected};
+use xmppload_proto::tls::ServerTls;
 use xmppload_proto::v1::bot_agent_server::BotAgentServer;
 
 /// Settings of one agent process.
@@ -46,6 +47,9 @@ pub struct AgentConfig {
     pub name: String,
     /// Shared secret every call must carry; `None` accepts any caller.
     pub token: Option<AuthToken>,
+    /// Server certificate, and the client CA for mutual TLS; `None` serves
+    /// plain HTTP/2.
+    pub tls: Option<ServerTls>,
     /// Servers the bots may connect to.
     pub targets: TargetPolicy,
     pub limits: Limits,
@@ -64,6 +68,7 @@ impl Default for AgentConfig {
         AgentConfig {
             name: "agent".to_owned(),
             token: None,
+            tls: None,
             targets: TargetPolicy::default(),
             limits: Limits::default(),
             running_bots: RunningBots::default(),
@@ -84,6 +89,8 @@ pub async fn serve(
         addr = ?local,
         name = %config.name,
         token = config.token.is_some(),
+        tls = config.tls.is_some(),
+        client_cert_required = config.tls.as_ref().is_some_and(ServerTls::requires_client_cert),
         targets = %config.targets.describe(),
         max_bots = config.limits.max_bots,
         max_connect_rate = config.limits.max_connect_rate,
@@ -91,7 +98,12 @@ pub async fn serve(
         lease_s = config.lease.as_secs_f64(),
         "agent listening"
     );
-    warn_if_unprotected(local, config.token.as_ref(), "drive load from this host");
+    warn_if_unprotected(
+        local,
+        config.token.as_ref(),
+        config.tls.as_ref(),
+        "drive load from this host",
+    );
 
     // Dead-man stop. The server sends an HTTP/2 PING once a connection has
     // been silent for half the lease and drops the connection when the PONG
@@ -108,9 +120,16 @@ pub async fn serve(
     // loop hangs keeps its bots until their deadline or its Ctrl-C.
     let half_lease = config.lease / 2;
     let auth = RequireToken::new(config.token.clone());
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = &config.tls {
+        // NOTE: tonic logs a rejected handshake, such as a client without a
+        // certificate signed by the client CA, at debug level only (target
+        // `tonic`). The coordinator reports the cause on its side.
+        server = server.tls_config(tls.config())?;
+    }
     let service = service::AgentService::new(config, shutdown.clone());
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
-    tonic::transport::Server::builder()
+    server
         .http2_keepalive_interval(Some(half_lease))
         .http2_keepalive_timeout(Some(half_lease))
         .add_service(BotAgentServer::with_interceptor(service, auth))

@@ -9,7 +9,11 @@
 //! 4. [`results`] appends everything to `results/NN/` as it arrives, and at
 //!    the end [`report`] and [`plot`] turn those files into `report.md` and
 //!    the graphs.
+//!
+//! [`ca`] makes the certificates for TLS between the coordinator and its
+//! agents (`coordinator ca`).
 
+pub mod ca;
 pub mod clock;
 pub mod peers;
 pub mod plot;

@@ -5,6 +5,14 @@
 //! starts, so an unreachable or mismatched peer stops the run up front.
 //! Every call carries the shared token, when one is set, through an
 //! [`AttachToken`] interceptor on the clients.
+//!
+//! An `https://` address is reached over TLS with the trust root and the
+//! optional client certificate of [`ClientTls`]. A failed handshake surfaces
+//! as a transport error deep in the error chain, either when connecting or
+//! at the first call (with TLS 1.3 the server rejects a client certificate
+//! after the client has finished its side of the handshake). The
+//! `tls_error` module turns the known causes into an error that names the
+//! file to pass.
 
 use std::future::Future;
 use std::time::Duration;
@@ -13,12 +21,15 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use xmppload_proto::PROTOCOL_VERSION;
 use xmppload_proto::auth::{AttachToken, AuthToken, TOKEN_ENV};
+use xmppload_proto::tls::ClientTls;
 use xmppload_proto::v1::bot_agent_client::BotAgentClient;
 use xmppload_proto::v1::monitor_client::MonitorClient;
 use xmppload_proto::v1::{ClockRequest, HelloRequest, HelloResponse};
 
 use crate::clock::{self, ClockOffset};
 use crate::results::run_info::PeerInfo;
+
+mod tls_error;
 
 /// Bound on reaching a peer; a peer on a healthy network responds within
 /// milliseconds, so waiting longer only delays the error.
@@ -50,6 +61,13 @@ pub enum PeerError {
         address: String,
         status: tonic::Status,
     },
+    #[error("{role} at {address}: TLS failed: {problem}; {fix}")]
+    Tls {
+        role: &'static str,
+        address: String,
+        problem: String,
+        fix: String,
+    },
     #[error("{role} at {address} rejected the coordinator: {status}")]
     Rejected {
         role: &'static str,
@@ -79,6 +97,15 @@ pub struct MonitorPeer {
 
 /// Builds `Rejected`, or `Unauthenticated` when the peer rejected the token.
 fn rejection(role: &'static str, address: &str, status: tonic::Status) -> PeerError {
+    // The status's own text is "transport error" for a failed handshake;
+    // the rustls error is in its sources.
+    let chain = match std::error::Error::source(&status) {
+        Some(source) => format!("{}: {}", status.message(), error_chain(source)),
+        None => status.message().to_owned(),
+    };
+    if let Some(err) = tls_error::classify(role, address, &chain) {
+        return err;
+    }
     let address = address.to_string();
     if status.code() == tonic::Code::Unauthenticated {
         PeerError::Unauthenticated {
@@ -95,22 +122,45 @@ fn rejection(role: &'static str, address: &str, status: tonic::Status) -> PeerEr
     }
 }
 
-async fn channel(role: &'static str, address: &str) -> Result<Channel, PeerError> {
-    let endpoint =
-        Endpoint::from_shared(address.to_string()).map_err(|err| PeerError::Address {
-            role,
-            address: address.to_string(),
-            reason: err.to_string(),
-        })?;
+async fn channel(
+    role: &'static str,
+    address: &str,
+    tls: Option<&ClientTls>,
+) -> Result<Channel, PeerError> {
+    let invalid = |reason: String| PeerError::Address {
+        role,
+        address: address.to_string(),
+        reason,
+    };
+    let mut endpoint =
+        Endpoint::from_shared(address.to_string()).map_err(|err| invalid(err.to_string()))?;
+    if endpoint.uri().scheme_str() == Some("https") {
+        let Some(tls) = tls else {
+            return Err(invalid(format!(
+                "an https:// address needs the CA that signed the {role}'s certificate: \
+                 pass --ca PATH, or use http:// for a {role} without --tls-cert"
+            )));
+        };
+        endpoint = endpoint
+            .tls_config(tls.config())
+            .map_err(|err| invalid(error_chain(&err)))?;
+    }
+
     endpoint
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true)
         .connect()
         .await
-        .map_err(|err| PeerError::Unreachable {
-            role,
-            address: address.to_string(),
-            reason: error_chain(&err),
+        .map_err(|err| {
+            let reason = error_chain(&err);
+            match tls_error::classify(role, address, &reason) {
+                Some(tls_error) => tls_error,
+                None => PeerError::Unreachable {
+                    role,
+                    address: address.to_string(),
+                    reason,
+                },
+            }
         })
 }
 
@@ -195,10 +245,11 @@ async fn greet<C: PeerClient>(
 pub async fn connect_agent(
     address: &str,
     token: Option<&AuthToken>,
+    tls: Option<&ClientTls>,
 ) -> Result<AgentPeer, PeerError> {
     const ROLE: &str = "bot agent";
-    let mut client =
-        BotAgentClient::with_interceptor(channel(ROLE, address).await?, AttachToken::new(token));
+    let channel = channel(ROLE, address, tls).await?;
+    let mut client = BotAgentClient::with_interceptor(channel, AttachToken::new(token));
     let (info, clock) = greet(ROLE, address, &mut client).await?;
     Ok(AgentPeer {
         info,
@@ -211,10 +262,11 @@ pub async fn connect_agent(
 pub async fn connect_monitor(
     address: &str,
     token: Option<&AuthToken>,
+    tls: Option<&ClientTls>,
 ) -> Result<MonitorPeer, PeerError> {
     const ROLE: &str = "monitor agent";
-    let mut client =
-        MonitorClient::with_interceptor(channel(ROLE, address).await?, AttachToken::new(token));
+    let channel = channel(ROLE, address, tls).await?;
+    let mut client = MonitorClient::with_interceptor(channel, AttachToken::new(token));
     let (info, clock) = greet(ROLE, address, &mut client).await?;
     Ok(MonitorPeer {
         info,

@@ -32,6 +32,7 @@ async fn run_text(dir: &Path, text: &str, overrides: Overrides) -> RunError {
         results_root: dir.join("results"),
         overrides,
         token: None,
+        tls: None,
     };
     run(options, CancellationToken::new())
         .await

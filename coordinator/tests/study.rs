@@ -171,6 +171,7 @@ async fn shortened_study_end_to_end() {
             monitor: Some(monitor),
         },
         token: None,
+        tls: None,
     };
     let outcome = tokio::time::timeout(
         std::time::Duration::from_secs(120),

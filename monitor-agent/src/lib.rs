@@ -32,6 +32,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tracing::info;
 use xmppload_proto::auth::{AuthToken, RequireToken, warn_if_unprotected};
+use xmppload_proto::tls::ServerTls;
 use xmppload_proto::v1::monitor_server::MonitorServer;
 
 pub use error::MonitorError;
@@ -45,6 +46,9 @@ pub struct MonitorConfig {
     pub name: String,
     /// Shared secret every call must carry; `None` accepts any caller.
     pub token: Option<AuthToken>,
+    /// Server certificate, and the client CA for mutual TLS; `None` serves
+    /// plain HTTP/2.
+    pub tls: Option<ServerTls>,
 }
 
 impl Default for MonitorConfig {
@@ -52,6 +56,7 @@ impl Default for MonitorConfig {
         MonitorConfig {
             name: "monitor".to_owned(),
             token: None,
+            tls: None,
         }
     }
 }
@@ -68,12 +73,25 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), MonitorError> {
     let token = config.token.is_some();
+    let tls = config.tls.is_some();
+    let client_cert_required = config
+        .tls
+        .as_ref()
+        .is_some_and(ServerTls::requires_client_cert);
     match listener.local_addr() {
         Ok(address) => {
-            info!(listen = %address, name = %config.name, token, "monitor agent serving");
+            info!(
+                listen = %address,
+                name = %config.name,
+                token,
+                tls,
+                client_cert_required,
+                "monitor agent serving"
+            );
             warn_if_unprotected(
                 Some(address),
                 config.token.as_ref(),
+                config.tls.as_ref(),
                 "read the CPU and memory use of any process on this host",
             );
         }
@@ -83,11 +101,17 @@ pub async fn serve(
     }
 
     let auth = RequireToken::new(config.token);
+    let mut server = Server::builder();
+    if let Some(tls) = &config.tls {
+        // NOTE: tonic logs a rejected handshake at debug level only (target
+        // `tonic`). The coordinator reports the cause on its side.
+        server = server.tls_config(tls.config())?;
+    }
     let service = service::MonitorService::new(config.name, shutdown.clone());
     // Batches are small and periodic, so send them at once instead of
     // letting Nagle's algorithm hold them back.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    Server::builder()
+    server
         .add_service(MonitorServer::with_interceptor(service, auth))
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await?;

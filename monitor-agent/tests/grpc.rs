@@ -41,6 +41,7 @@ impl Server {
         let config = MonitorConfig {
             name: "test-monitor".to_owned(),
             token,
+            tls: None,
         };
         let task = tokio::spawn(serve(listener, config, shutdown.clone()));
         Self {

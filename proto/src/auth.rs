@@ -10,9 +10,10 @@
 //! never logged: [`AuthToken`]'s `Debug` output is redacted and rejections
 //! log the peer address and the reason only.
 //!
-//! The channels are plain HTTP/2, so the token travels unencrypted. It keeps
-//! strangers from driving load through an open port, but it does not protect
-//! against someone who can read the traffic between coordinator and agents.
+//! Without TLS (see [`crate::tls`]) the channels are plain HTTP/2 and the
+//! token travels unencrypted. It then keeps strangers from driving load
+//! through an open port, but it does not protect against someone who can
+//! read the traffic between coordinator and agents.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -25,6 +26,8 @@ use subtle::ConstantTimeEq;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
+
+use crate::tls::ServerTls;
 
 /// Environment variable that contains the token itself (not a path).
 pub const TOKEN_ENV: &str = "XMPPLOAD_TOKEN";
@@ -260,17 +263,36 @@ impl Interceptor for AttachToken {
     }
 }
 
-/// Logs a warning when a server listens beyond loopback without a token.
-/// `exposure` completes "anyone who can reach this port can ...".
-pub fn warn_if_unprotected(listen: Option<SocketAddr>, token: Option<&AuthToken>, exposure: &str) {
+/// Logs a warning when a server listens beyond loopback without a way to
+/// authenticate its caller (a token or a required client certificate), and
+/// when its token would travel without TLS. `exposure` completes "anyone
+/// who can reach this port can ...".
+pub fn warn_if_unprotected(
+    listen: Option<SocketAddr>,
+    token: Option<&AuthToken>,
+    tls: Option<&ServerTls>,
+    exposure: &str,
+) {
     let Some(address) = listen else {
         return;
     };
-    if token.is_none() && !address.ip().is_loopback() {
+    if address.ip().is_loopback() {
+        return;
+    }
+    let client_cert_required = tls.is_some_and(ServerTls::requires_client_cert);
+    if token.is_none() && !client_cert_required {
         tracing::warn!(
             listen = %address,
-            "listening beyond loopback without a token: anyone who can reach this port can \
-             {exposure}; set --token-file PATH or {TOKEN_ENV}, or listen on 127.0.0.1"
+            "listening beyond loopback without a token or client certificates: anyone who can \
+             reach this port can {exposure}; set --token-file PATH or {TOKEN_ENV}, or \
+             --tls-cert, --tls-key and --client-ca, or listen on 127.0.0.1"
+        );
+    }
+    if token.is_some() && tls.is_none() {
+        tracing::warn!(
+            listen = %address,
+            "listening beyond loopback without TLS: the token travels unencrypted; \
+             set --tls-cert and --tls-key"
         );
     }
 }

@@ -4,10 +4,12 @@
 //! `Hello` and in every request that starts work, so a coordinator and an
 //! agent built from different contracts fail early with a clear status
 //! instead of misreading each other's messages. [`auth`] carries the shared
-//! bearer token that agents may require of every call.
+//! bearer token that agents may require of every call, and [`tls`] the
+//! certificates for TLS and mutual TLS on those channels.
 
 pub mod auth;
 pub mod shutdown;
+pub mod tls;
 
 pub mod v1 {
     tonic::include_proto!("xmppload.v1");

@@ -10,6 +10,7 @@ use xmppload_agent::policy::limits::{DEFAULT_MAX_BOTS, DEFAULT_MAX_CONNECT_RATE,
 use xmppload_agent::policy::{AllowedTarget, Limits, TargetPolicy};
 use xmppload_agent::{AgentConfig, DEFAULT_LEASE, serve};
 use xmppload_proto::auth::{AuthToken, TOKEN_ENV};
+use xmppload_proto::tls::ServerTls;
 
 /// Bot agent of the XMPP load tester: runs bot groups on request of a coordinator.
 #[derive(Debug, Parser)]
@@ -29,6 +30,22 @@ struct Options {
     /// without either any caller is accepted [default: none]
     #[arg(long, value_name = "PATH")]
     token_file: Option<PathBuf>,
+
+    /// PEM certificate chain of this server; with it the gRPC server speaks
+    /// TLS only, and the coordinator must use an https:// address
+    /// [default: plain HTTP/2]
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// PEM CA certificate that must have signed the coordinator's client
+    /// certificate (mutual TLS); needs --tls-cert [default: no client
+    /// certificate required]
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    client_ca: Option<PathBuf>,
 
     /// Server the bots may connect to, as HOST, HOST:PORT, IPV6 or
     /// [IPV6]:PORT; repeat for several. Hosts are compared as written, without
@@ -104,6 +121,10 @@ async fn main() -> anyhow::Result<()> {
 
     let token = AuthToken::load(options.token_file.as_deref(), std::env::var_os(TOKEN_ENV))
         .context("failed to load the shared token")?;
+    let tls = match (&options.tls_cert, &options.tls_key) {
+        (Some(cert), Some(key)) => Some(ServerTls::load(cert, key, options.client_ca.as_deref())?),
+        _ => None,
+    };
 
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
@@ -126,6 +147,7 @@ async fn main() -> anyhow::Result<()> {
     let config = AgentConfig {
         name,
         token,
+        tls,
         targets,
         limits: Limits {
             max_bots: options.max_bots,

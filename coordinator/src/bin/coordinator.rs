@@ -6,10 +6,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
+use xmppload_coordinator::ca::{self, CaOptions, HostSpec};
 use xmppload_coordinator::report;
 use xmppload_coordinator::run::{RunOptions, run};
 use xmppload_coordinator::scenario::Overrides;
 use xmppload_proto::auth::{AuthToken, TOKEN_ENV};
+use xmppload_proto::tls::ClientTls;
 
 /// Drives a distributed XMPP load test and writes its results.
 #[derive(Parser)]
@@ -46,6 +48,39 @@ enum Command {
         /// variable, and without either no token is sent [default: none]
         #[arg(long, value_name = "PATH")]
         token_file: Option<PathBuf>,
+        /// PEM CA certificate that signed the agents' and the monitor's
+        /// --tls-cert; needed for https:// addresses [default: none, only
+        /// http:// addresses work]
+        #[arg(long, value_name = "PATH")]
+        ca: Option<PathBuf>,
+        /// PEM client certificate presented to agents started with
+        /// --client-ca (mutual TLS)
+        #[arg(long, value_name = "PATH", requires_all = ["client_key", "ca"])]
+        client_cert: Option<PathBuf>,
+        /// PEM private key of --client-cert
+        #[arg(long, value_name = "PATH", requires = "client_cert")]
+        client_key: Option<PathBuf>,
+    },
+    /// Create a CA, a server certificate per agent host and the
+    /// coordinator's client certificate, for TLS between them.
+    ///
+    /// Writes ca.pem/ca.key, NAME.pem/NAME.key per --host and
+    /// coordinator.pem/coordinator.key into --out. Keys are written with
+    /// mode 0600.
+    Ca {
+        /// Folder for the files; created when missing.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Agent or monitor host as NAME, NAME=ADDR or NAME=ADDR,ADDR; its
+        /// certificate is valid for NAME and every ADDR. Repeat per host.
+        #[arg(long = "host", value_name = "NAME[=ADDR,...]", required = true)]
+        hosts: Vec<HostSpec>,
+        /// Validity of the certificates, in days from now.
+        #[arg(long, value_name = "N", default_value_t = ca::DEFAULT_DAYS)]
+        days: u32,
+        /// Replace existing files in --out.
+        #[arg(long)]
+        force: bool,
     },
     /// Rebuild report.md and the graphs of a results folder from its data files.
     Report {
@@ -70,9 +105,21 @@ async fn main() -> ExitCode {
             agents,
             monitor,
             token_file,
+            ca,
+            client_cert,
+            client_key,
         } => {
             let token = match AuthToken::load(token_file.as_deref(), std::env::var_os(TOKEN_ENV)) {
                 Ok(token) => token,
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    return ExitCode::FAILURE;
+                }
+            };
+
+            let client = client_cert.as_deref().zip(client_key.as_deref());
+            let tls = match ca.map(|ca| ClientTls::load(&ca, client)).transpose() {
+                Ok(tls) => tls,
                 Err(err) => {
                     eprintln!("error: {err}");
                     return ExitCode::FAILURE;
@@ -93,6 +140,7 @@ async fn main() -> ExitCode {
                 results_root: results_dir,
                 overrides: Overrides { agents, monitor },
                 token,
+                tls,
             };
             match run(options, stop).await {
                 Ok(outcome) => {
@@ -114,6 +162,31 @@ async fn main() -> ExitCode {
                             eprintln!("  {problem}");
                         }
                         return ExitCode::from(2);
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Ca {
+            out,
+            hosts,
+            days,
+            force,
+        } => {
+            let options = CaOptions {
+                out,
+                hosts,
+                days,
+                force,
+            };
+            match ca::create(&options) {
+                Ok(written) => {
+                    for path in written {
+                        println!("wrote {}", path.display());
                     }
                     ExitCode::SUCCESS
                 }

@@ -17,6 +17,7 @@ use futures::future::try_join_all;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use xmppload_proto::auth::AuthToken;
+use xmppload_proto::tls::ClientTls;
 use xmppload_proto::unix_micros_now;
 
 use crate::peers::{self, PeerError};
@@ -35,6 +36,9 @@ pub struct RunOptions {
     pub overrides: Overrides,
     /// Shared token sent to every agent and the monitor; `None` sends none.
     pub token: Option<AuthToken>,
+    /// Trust root and client certificate for `https://` peers; `None`
+    /// allows only `http://` peers.
+    pub tls: Option<ClientTls>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,15 +73,15 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
     // Reach every peer before creating the results folder, so a typo in an
     // address costs no folder number.
     let monitor = match &scenario.monitor {
-        Some(spec) => Some(peers::connect_monitor(&spec.address, options.token.as_ref()).await?),
+        Some(spec) => Some(
+            peers::connect_monitor(&spec.address, options.token.as_ref(), options.tls.as_ref())
+                .await?,
+        ),
         None => None,
     };
-    let mut agents = try_join_all(
-        scenario
-            .agents
-            .iter()
-            .map(|address| peers::connect_agent(address, options.token.as_ref())),
-    )
+    let mut agents = try_join_all(scenario.agents.iter().map(|address| {
+        peers::connect_agent(address, options.token.as_ref(), options.tls.as_ref())
+    }))
     .await?;
     make_names_unique(agents.iter_mut().map(|agent| &mut agent.info.name));
     for agent in &agents {

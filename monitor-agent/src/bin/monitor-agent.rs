@@ -10,6 +10,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use xmppload_monitor::{MonitorConfig, serve};
 use xmppload_proto::auth::{AuthToken, TOKEN_ENV};
+use xmppload_proto::tls::ServerTls;
 
 /// Streams CPU and memory samples of processes on this host to the
 /// xmppload coordinator.
@@ -30,6 +31,22 @@ struct Args {
     /// without either any caller is accepted [default: none]
     #[arg(long, value_name = "PATH")]
     token_file: Option<PathBuf>,
+
+    /// PEM certificate chain of this server; with it the gRPC server speaks
+    /// TLS only, and the coordinator must use an https:// address
+    /// [default: plain HTTP/2]
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// PEM CA certificate that must have signed the coordinator's client
+    /// certificate (mutual TLS); needs --tls-cert [default: no client
+    /// certificate required]
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    client_ca: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -48,6 +65,10 @@ async fn main() -> anyhow::Result<()> {
 
     let token = AuthToken::load(args.token_file.as_deref(), std::env::var_os(TOKEN_ENV))
         .context("failed to load the shared token")?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(ServerTls::load(cert, key, args.client_ca.as_deref())?),
+        _ => None,
+    };
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -60,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
 
     let shutdown = xmppload_proto::shutdown::cancel_on_ctrl_c();
 
-    serve(listener, MonitorConfig { name, token }, shutdown)
+    serve(listener, MonitorConfig { name, token, tls }, shutdown)
         .await
         .context("monitor agent failed")
 }
