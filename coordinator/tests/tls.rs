@@ -277,6 +277,30 @@ async fn wrong_ca_names_address() {
     );
 }
 
+/// A server certificate for another address names the `ca --host` fix.
+#[tokio::test]
+async fn wrong_host_names_fix() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("pki");
+    let options = CaOptions {
+        out: dir.clone(),
+        hosts: vec!["localhost=192.0.2.1".parse().unwrap()],
+        days: 1,
+        force: false,
+    };
+    ca::create(&options).unwrap();
+    let stop = CancellationToken::new();
+    let agent = start_agent(server_tls(&dir, false), None, &stop).await;
+
+    let err = connect_error(&agent, Some(&client_tls(&dir, None))).await;
+    stop.cancel();
+    let message = err.to_string();
+    assert!(matches!(err, PeerError::Tls { .. }), "{message}");
+    assert!(message.contains(&agent), "{message}");
+    assert!(message.contains("does not cover the host"), "{message}");
+    assert!(message.contains("coordinator ca --host"), "{message}");
+}
+
 /// A coordinator without a client certificate gets an error naming
 /// --client-cert.
 #[tokio::test]

@@ -34,11 +34,13 @@ enum Command {
         /// Folder under which the next free numbered results folder is created.
         #[arg(long, default_value = "results")]
         results_dir: PathBuf,
-        /// gRPC address of a bot agent (http://HOST:PORT); repeat for several.
+        /// gRPC address of a bot agent (http://HOST:PORT, or https:// for
+        /// an agent with --tls-cert); repeat for several.
         /// Replaces the scenario's [agents] addresses. Default: the scenario's list.
         #[arg(long = "agent", value_name = "ADDRESS")]
         agents: Vec<String>,
-        /// gRPC address of the monitor agent (http://HOST:PORT).
+        /// gRPC address of the monitor agent (http://HOST:PORT, or https://
+        /// for a monitor with --tls-cert).
         /// Default: [monitor] address of the scenario.
         #[arg(long, value_name = "ADDRESS")]
         monitor: Option<String>,

@@ -124,3 +124,49 @@ pub(super) fn classify(role: &'static str, address: &str, chain: &str) -> Option
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Texts of rustls 0.23 errors map to the flag that fixes them, and
+    /// unrelated errors map to nothing.
+    #[test]
+    fn classify_known_causes() {
+        let address = "https://192.0.2.1:15051";
+        let cases = [
+            (
+                "transport error: invalid peer certificate: UnknownIssuer",
+                "--ca",
+            ),
+            (
+                "transport error: invalid peer certificate: certificate not valid for name \"192.0.2.1\"",
+                "coordinator ca --host",
+            ),
+            (
+                "transport error: received fatal alert: UnknownCA",
+                "--client-ca",
+            ),
+            (
+                "transport error: received fatal alert: CertificateRequired",
+                "--client-cert",
+            ),
+        ];
+        for (chain, fix) in cases {
+            let err = classify("bot agent", address, chain).expect(chain);
+            let message = err.to_string();
+            assert!(message.contains(address), "{message}");
+            assert!(message.contains(fix), "{chain}: {message}");
+        }
+
+        let refused = "transport error: tcp connect error: Connection refused (os error 111)";
+        assert!(classify("bot agent", address, refused).is_none());
+        // A closed connection hints at TLS only for an http:// address.
+        let closed = "transport error: stream closed because of a broken pipe";
+        assert!(classify("bot agent", address, closed).is_none());
+        let hint = classify("bot agent", "http://192.0.2.1:15051", closed)
+            .expect("http:// with a closed connection")
+            .to_string();
+        assert!(hint.contains("https://192.0.2.1:15051"), "{hint}");
+    }
+}
