@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 use xmppload_coordinator::ca::{self, CaOptions, HostSpec};
 use xmppload_coordinator::report;
+use xmppload_coordinator::report::runs;
 use xmppload_coordinator::run::{RunOptions, run};
 use xmppload_coordinator::scenario::Overrides;
 use xmppload_proto::auth::{AuthToken, TOKEN_ENV};
@@ -84,10 +85,24 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Rebuild report.md and the graphs of a results folder from its data files.
+    /// Rebuild report.md, report.html, summary.json and the graphs of a
+    /// results folder from its data files.
     Report {
         /// A results folder, for example results/01.
         dir: PathBuf,
+    },
+    /// Compare the CPU of several runs phase by phase against the first run.
+    ///
+    /// Writes compare.md and compare_cpu.png/.svg into the output folder and
+    /// prints compare.md.
+    Compare {
+        /// Results folders, the first one being the baseline, for example
+        /// results/01 results/02.
+        #[arg(required = true, num_args = 2.., value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// Folder for compare.md and the graph, created when missing.
+        #[arg(long, value_name = "DIR", default_value = "compare")]
+        out: PathBuf,
     },
 }
 
@@ -149,6 +164,10 @@ async fn main() -> ExitCode {
                     println!("results: {}", outcome.dir.display());
                     println!("report:  {}", outcome.dir.join("report.md").display());
                     println!(
+                        "html:    {}",
+                        outcome.dir.join(report::html::HTML_FILE).display()
+                    );
+                    println!(
                         "graph:   {}",
                         outcome.dir.join("monitor_server.png").display()
                     );
@@ -201,6 +220,7 @@ async fn main() -> ExitCode {
         Command::Report { dir } => match report::build_outputs(&dir) {
             Ok(()) => {
                 println!("report: {}", dir.join("report.md").display());
+                println!("html:   {}", dir.join(report::html::HTML_FILE).display());
                 ExitCode::SUCCESS
             }
             Err(err) => {
@@ -208,5 +228,24 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Compare { dirs, out } => compare(&dirs, &out),
     }
+}
+
+fn compare(dirs: &[PathBuf], out: &std::path::Path) -> ExitCode {
+    let comparison = match runs::compare_runs(dirs) {
+        Ok(comparison) => comparison,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(err) = runs::write_comparison(&comparison, out) {
+        eprintln!("error: {err}");
+        return ExitCode::FAILURE;
+    }
+    let graph = xmppload_coordinator::plot::compare::PNG_FILE;
+    print!("{}", runs::render_compare_markdown(&comparison, graph));
+    println!("\ncompare: {}", out.join(runs::COMPARE_FILE).display());
+    ExitCode::SUCCESS
 }

@@ -12,6 +12,7 @@
 //! marked with a cross on the time axis. A dashed red line crosses every
 //! panel where an agent's slice was lost, named in the first panel.
 
+pub mod compare;
 mod losses;
 pub mod series;
 

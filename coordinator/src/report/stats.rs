@@ -140,6 +140,38 @@ pub fn welch_interval(
     })
 }
 
+/// Confidence interval for the mean of one sample, with bounds `low` and `high`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MeanInterval {
+    pub mean: f64,
+    pub low: f64,
+    pub high: f64,
+    /// Two-sided coverage, for example 0.95.
+    pub confidence: f64,
+}
+
+/// Student's t interval for the mean of `sample`: mean ± t(n - 1) × s / √n.
+/// Returns `None` unless the sample has at least two values.
+///
+/// Like [`welch_interval`], it assumes independent values, so for
+/// autocorrelated CPU samples it is narrower than it should be.
+pub fn mean_interval(sample: &Summary, confidence: f64) -> Option<MeanInterval> {
+    let mean = sample.mean()?;
+    let standard_error = (sample.variance()? / sample.count() as f64).sqrt();
+    let half_width = if standard_error == 0.0 {
+        0.0
+    } else {
+        let degrees_of_freedom = (sample.count() - 1) as f64;
+        student_t_quantile(0.5 + confidence / 2.0, degrees_of_freedom) * standard_error
+    };
+    Some(MeanInterval {
+        mean,
+        low: mean - half_width,
+        high: mean + half_width,
+        confidence,
+    })
+}
+
 /// Largest degrees of freedom used as given. Above it the t distribution is
 /// within 1e-7 of the normal one, while the log-gamma terms of the incomplete
 /// beta function grow large enough to lose precision, so larger values are
@@ -400,6 +432,20 @@ mod tests {
         let down = welch_interval(&high, &low, 0.95).expect("spread");
         assert_eq!(down.verdict(), Verdict::Lower);
         assert!(down.contains(-10.0));
+    }
+
+    /// The one-sample interval matches a hand computation and needs two values.
+    #[test]
+    fn mean_interval_known_sample() {
+        let sample = Summary::from_values([1.0, 2.0, 3.0, 4.0, 5.0]);
+        let interval = mean_interval(&sample, 0.95).expect("five values");
+
+        // Variance 2.5 over n = 5: standard error √0.5, and t(0.975, 4) = 2.776445105.
+        let half_width = 2.776_445_105 * 0.5f64.sqrt();
+        assert_close(interval.mean, 3.0, 1e-12);
+        assert_close(interval.low, 3.0 - half_width, 1e-6);
+        assert_close(interval.high, 3.0 + half_width, 1e-6);
+        assert!(mean_interval(&Summary::from_values([1.0]), 0.95).is_none());
     }
 
     /// Constant samples give a point interval; single values give none.

@@ -196,13 +196,13 @@ fn render_traffic_table(out: &mut String, windows: &[WindowSummary]) {
     out.push('\n');
 }
 
-fn window_label(window: &WindowSummary) -> String {
+pub(in crate::report) fn window_label(window: &WindowSummary) -> String {
     match window.window.kind {
         WindowKind::Phase(phase) => phase.to_string(),
         WindowKind::WholeGroup => "whole group".to_owned(),
     }
 }
 
-fn window_span(window: &WindowSummary) -> String {
+pub(in crate::report) fn window_span(window: &WindowSummary) -> String {
     format!("{:.1} – {:.1}", window.window.start_s, window.window.end_s)
 }

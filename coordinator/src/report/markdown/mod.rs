@@ -14,6 +14,7 @@ use crate::results::run_info::{PeerInfo, RunInfo};
 use compare::render_comparisons;
 pub use compare::verdict_line;
 use group::render_group;
+pub(super) use group::{window_label, window_span};
 
 /// Placeholder for a value that cannot be computed, such as the standard
 /// deviation of a single sample.
@@ -180,7 +181,7 @@ fn render_peers(out: &mut String, run: &RunInfo) {
 }
 
 /// Lists the bots of each group placed on `agent`, such as `ws: 50, c2s: 50`.
-fn bots_on_agent(run: &RunInfo, agent: &str) -> String {
+pub(super) fn bots_on_agent(run: &RunInfo, agent: &str) -> String {
     let placed: Vec<String> = run
         .groups
         .iter()
@@ -229,7 +230,7 @@ fn cell(text: &str) -> String {
 }
 
 /// Formats Unix microseconds as `YYYY-MM-DD hh:mm:ss.mmm UTC`.
-fn format_utc(unix_micros: i64) -> String {
+pub(super) fn format_utc(unix_micros: i64) -> String {
     let seconds = unix_micros.div_euclid(1_000_000);
     let millis = unix_micros.rem_euclid(1_000_000) / 1000;
     let days = seconds.div_euclid(86_400);
