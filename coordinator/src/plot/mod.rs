@@ -10,9 +10,12 @@
 //! Every panel shades each group's join, talk and leave windows, labelled
 //! above the first panel. Gaps in monitor data break the CPU line and are
 //! marked with a cross on the time axis. A dashed red line crosses every
-//! panel where an agent's slice was lost, named in the first panel.
+//! panel where an agent's slice was lost, and a dashed green one where a
+//! lost agent returned, both named in the first panel. A grey span in the
+//! first panel covers the time without a monitor stream.
 
 mod losses;
+mod outages;
 pub mod series;
 
 use std::path::Path;
@@ -24,6 +27,7 @@ use plotters::prelude::*;
 
 use crate::report::{Phase, PhaseWindow, ReportError, RunData};
 use losses::LossMark;
+use outages::MonitorGap;
 use series::{GroupRates, GroupSeries, ProcessSeries};
 
 pub const PNG_FILE: &str = "monitor_server.png";
@@ -115,6 +119,7 @@ struct PlotData {
     rates: Vec<GroupRates>,
     phases: Vec<PhaseWindow>,
     losses: Vec<LossMark>,
+    monitor_gaps: Vec<MonitorGap>,
     groups: Vec<String>,
 }
 
@@ -130,9 +135,10 @@ impl PlotData {
         if data.run.stopped_early {
             title.push_str(" (stopped early)");
         }
+        let x_max = data.duration_s().max(data.last_t_s()).max(1.0);
         PlotData {
             title,
-            x_max: data.duration_s().max(data.last_t_s()).max(1.0),
+            x_max,
             processes: series::process_series(data),
             host: series::host_series(data, host_scale),
             host_label,
@@ -140,6 +146,7 @@ impl PlotData {
             rates: series::rate_series(data),
             phases,
             losses: losses::loss_marks(data),
+            monitor_gaps: outages::monitor_gaps(data, x_max),
             groups: data.group_names(),
         }
     }
@@ -232,6 +239,7 @@ fn draw_cpu_panel<DB: DrawingBackend>(
         .light_line_style(WHITE)
         .draw()?;
     shade_phases(&mut chart, &plot.phases, (0.0, y_max))?;
+    outages::shade_monitor_gaps(&mut chart, &plot.monitor_gaps, y_max)?;
 
     if !plot.host.is_empty() {
         chart
@@ -269,6 +277,7 @@ fn draw_cpu_panel<DB: DrawingBackend>(
     losses::draw_loss_lines(&mut chart, &plot.losses, (0.0, y_max))?;
     draw_legend(&mut chart)?;
     draw_phase_labels(root, &chart, plot, y_max)?;
+    outages::draw_monitor_gap_labels(root, &chart, &plot.monitor_gaps)?;
     losses::draw_loss_labels(root, &chart, &plot.losses, plot.x_max, y_max)
 }
 
