@@ -431,7 +431,7 @@ async fn monitor_gap_after_restart() {
         "one grey gap span"
     );
     assert_eq!(
-        count_svg_elements(&svg, "text", "fill", "#6E6E6E"),
+        count_svg_elements(&svg, "text", "fill", "#323232"),
         1,
         "one gap label"
     );

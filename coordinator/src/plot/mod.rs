@@ -113,7 +113,8 @@ struct PlotData {
     title: String,
     x_max: f64,
     processes: Vec<ProcessSeries>,
-    host: Vec<(f64, f64)>,
+    /// Runs of whole-host CPU samples, broken where the monitor was gone.
+    host: Vec<Vec<(f64, f64)>>,
     host_label: String,
     connected: Vec<GroupSeries>,
     rates: Vec<GroupRates>,
@@ -136,17 +137,27 @@ impl PlotData {
             title.push_str(" (stopped early)");
         }
         let x_max = data.duration_s().max(data.last_t_s()).max(1.0);
+        let monitor_gaps = outages::monitor_gaps(data, x_max);
+        let mut processes = series::process_series(data);
+        for process in &mut processes {
+            process.segments = process
+                .segments
+                .iter()
+                .flat_map(|segment| outages::split_at_gaps(segment, &monitor_gaps))
+                .collect();
+        }
+        let host = outages::split_at_gaps(&series::host_series(data, host_scale), &monitor_gaps);
         PlotData {
             title,
             x_max,
-            processes: series::process_series(data),
-            host: series::host_series(data, host_scale),
+            processes,
+            host,
             host_label,
             connected: series::connected_series(data),
             rates: series::rate_series(data),
             phases,
             losses: losses::loss_marks(data),
-            monitor_gaps: outages::monitor_gaps(data, x_max),
+            monitor_gaps,
             groups: data.group_names(),
         }
     }
@@ -219,7 +230,7 @@ fn draw_cpu_panel<DB: DrawingBackend>(
         .processes
         .iter()
         .flat_map(|p| p.segments.iter().flatten())
-        .chain(plot.host.iter())
+        .chain(plot.host.iter().flatten())
         .map(|&(_, v)| v);
     let y_max = (values.fold(0.0, f64::max) * 1.1).max(10.0);
 
@@ -241,14 +252,16 @@ fn draw_cpu_panel<DB: DrawingBackend>(
     shade_phases(&mut chart, &plot.phases, (0.0, y_max))?;
     outages::shade_monitor_gaps(&mut chart, &plot.monitor_gaps, y_max)?;
 
-    if !plot.host.is_empty() {
-        chart
-            .draw_series(LineSeries::new(
-                plot.host.iter().copied(),
-                HOST_COLOR.stroke_width(1),
-            ))?
-            .label(&plot.host_label)
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], HOST_COLOR.stroke_width(2)));
+    for (index, segment) in plot.host.iter().enumerate() {
+        let drawn = chart.draw_series(LineSeries::new(
+            segment.iter().copied(),
+            HOST_COLOR.stroke_width(1),
+        ))?;
+        if index == 0 {
+            drawn.label(&plot.host_label).legend(|(x, y)| {
+                PathElement::new([(x, y), (x + 24, y)], HOST_COLOR.stroke_width(2))
+            });
+        }
     }
     for (index, process) in plot.processes.iter().enumerate() {
         let color = PALETTE[index % PALETTE.len()];

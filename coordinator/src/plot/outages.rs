@@ -1,6 +1,7 @@
 //! Spans without the monitor, from its loss to its return or to the end
 //! of the run: shaded grey over the CPU panel and labelled "no monitor"
 //! at the bottom, where the agents' labels at the top cannot cover it.
+//! The CPU lines break at each span instead of bridging it.
 
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
@@ -12,7 +13,9 @@ use crate::results::run_info::PeerRole;
 
 pub const MONITOR_GAP_COLOR: RGBColor = RGBColor(110, 110, 110);
 /// Opacity of the shading, light enough that the phases show through.
-const MONITOR_GAP_OPACITY: f64 = 0.3;
+const MONITOR_GAP_OPACITY: f64 = 0.25;
+/// Colour of the "no monitor" label, darker than the shading under it.
+pub const MONITOR_GAP_LABEL_COLOR: RGBColor = RGBColor(50, 50, 50);
 
 /// Seconds since run start without a monitor stream.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +37,28 @@ pub fn monitor_gaps(data: &RunData, x_max: f64) -> Vec<MonitorGap> {
         .collect()
 }
 
+/// Splits a time series into runs that do not cross a gap: two
+/// consecutive points go to separate runs when a gap lies between them.
+pub fn split_at_gaps(points: &[(f64, f64)], gaps: &[MonitorGap]) -> Vec<Vec<(f64, f64)>> {
+    let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut current: Vec<(f64, f64)> = Vec::new();
+    for &point in points {
+        if let Some(&(previous_t, _)) = current.last() {
+            let crosses = gaps
+                .iter()
+                .any(|gap| previous_t < gap.end_s && point.0 > gap.start_s);
+            if crosses {
+                runs.push(std::mem::take(&mut current));
+            }
+        }
+        current.push(point);
+    }
+    if !current.is_empty() {
+        runs.push(current);
+    }
+    runs
+}
+
 /// Shades each gap over the full height of the CPU chart.
 pub fn shade_monitor_gaps<DB: DrawingBackend>(
     chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
@@ -49,21 +74,24 @@ pub fn shade_monitor_gaps<DB: DrawingBackend>(
 }
 
 /// Writes "no monitor" inside the bottom of each gap's span, starting at
-/// its left edge.
+/// its left edge, on a light box that keeps it legible over the lines.
 pub fn draw_monitor_gap_labels<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     chart: &ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
     gaps: &[MonitorGap],
 ) -> DrawResult<DB> {
-    let style = TextStyle::from((FONT, LABEL_SIZE).into_font()).color(&MONITOR_GAP_COLOR);
+    const TEXT: &str = "no monitor";
+    let style = TextStyle::from((FONT, LABEL_SIZE).into_font()).color(&MONITOR_GAP_LABEL_COLOR);
+    let (width, height) = root.estimate_text_size(TEXT, &style)?;
+    let (width, height) = (width as i32, height as i32);
     for gap in gaps {
         let (x, bottom) = chart.backend_coord(&(gap.start_s, 0.0));
-        let (_, height) = root.estimate_text_size("no monitor", &style)?;
-        root.draw(&Text::new(
-            "no monitor",
-            (x + 4, bottom - height as i32 - 6),
-            style.clone(),
+        let (left, top) = (x + 4, bottom - height - 14);
+        root.draw(&Rectangle::new(
+            [(left - 2, top - 1), (left + width + 2, top + height + 1)],
+            WHITE.mix(0.85).filled(),
         ))?;
+        root.draw(&Text::new(TEXT, (left, top), style.clone()))?;
     }
     Ok(())
 }
@@ -89,6 +117,26 @@ mod tests {
             peer_events,
             ..RunInfo::for_tests()
         })
+    }
+
+    /// A series breaks between two points with a gap between them, and
+    /// only there.
+    #[test]
+    fn series_split_at_gaps() {
+        let gaps = [MonitorGap {
+            start_s: 2.0,
+            end_s: 4.0,
+        }];
+        let points = [(0.0, 1.0), (1.0, 1.0), (2.1, 1.0), (4.5, 2.0), (5.0, 2.0)];
+        assert_eq!(
+            split_at_gaps(&points, &gaps),
+            [
+                vec![(0.0, 1.0), (1.0, 1.0)],
+                vec![(2.1, 1.0)],
+                vec![(4.5, 2.0), (5.0, 2.0)],
+            ]
+        );
+        assert_eq!(split_at_gaps(&points, &[]), [points.to_vec()]);
     }
 
     /// Monitor outages become gaps, an open one ends at the graph's end,
