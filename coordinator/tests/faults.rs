@@ -2,172 +2,16 @@
 //! itself goes away in the middle of a group's talk phase, and the run's
 //! files and report record the loss instead of looking complete.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
+use common::*;
 use tokio_util::sync::CancellationToken;
-use xmppload_agent::AgentConfig;
-use xmppload_agent::policy::RunningBots;
 use xmppload_agent::testing::{Prosody, ProsodyOptions};
-use xmppload_coordinator::run::{RunOptions, RunOutcome, run};
+use xmppload_coordinator::run::RunOptions;
 use xmppload_coordinator::scenario::Overrides;
-
-/// Bots of every group, split over the agents.
-const BOTS: u64 = 6;
-/// Bound on a whole run, well above the estimated 7 s of one group that
-/// runs without faults.
-const RUN_BOUND: Duration = Duration::from_secs(90);
-/// Bound on waiting for a group to reach its talk phase.
-const TALK_BOUND: Duration = Duration::from_secs(30);
-/// Pause between two reads of a results file that is still growing.
-const POLL_INTERVAL: Duration = Duration::from_millis(100);
-
-async fn start_agent(name: &str, stop: &CancellationToken) -> (String, RunningBots) {
-    let config = AgentConfig {
-        name: name.to_string(),
-        ..AgentConfig::default()
-    };
-    let running = config.running_bots.clone();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(xmppload_agent::serve(listener, config, stop.clone()));
-    (address, running)
-}
-
-async fn start_monitor(stop: &CancellationToken) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let config = xmppload_monitor::MonitorConfig {
-        name: "monitor".to_string(),
-        ..xmppload_monitor::MonitorConfig::default()
-    };
-    tokio::spawn(xmppload_monitor::serve(listener, config, stop.clone()));
-    address
-}
-
-/// Builds a scenario with one WebSocket group per name, a second's wait before
-/// each and two after the last, and a monitor that watches Prosody every
-/// 100 ms.
-fn scenario(prosody: &Prosody, groups: &[&str]) -> String {
-    let mut text = format!(
-        r#"
-name = "faults"
-
-[server]
-domain = "{domain}"
-muc_domain = "{muc}"
-websocket_url = "{ws}"
-
-[monitor]
-address = "http://127.0.0.1:1"
-interval_ms = 100
-
-[[monitor.process]]
-name = "prosody"
-pidfile = "{pidfile}"
-
-[defaults]
-room = "faults"
-join_rate = 10.0
-talk_after_s = 1.0
-talk_rate = 2.0
-talk_duration_s = 3.0
-leave_after_s = 5.0
-"#,
-        domain = prosody.domain(),
-        muc = prosody.muc_domain(),
-        ws = prosody.websocket_url(),
-        pidfile = prosody.pidfile().display(),
-    );
-    for group in groups {
-        text.push_str(&format!(
-            "\n[[timeline]]\nwait_s = 1.0\n\n[[timeline]]\ngroup = \"{group}\"\n\
-             transport = \"websocket\"\nbots = {BOTS}\n"
-        ));
-    }
-    text.push_str("\n[[timeline]]\nwait_s = 2.0\n");
-    text
-}
-
-fn write_scenario(work: &Path, text: &str) -> PathBuf {
-    let path = work.join("faults.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-/// Rows of a CSV file as column maps. Rows with the wrong number of
-/// fields are skipped, because the file may still be half written.
-fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new();
-    };
-    let mut lines = text.lines();
-    let Some(header) = lines.next() else {
-        return Vec::new();
-    };
-    let columns: Vec<&str> = header.split(',').collect();
-    lines
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(',').collect();
-            (fields.len() == columns.len()).then(|| {
-                columns
-                    .iter()
-                    .map(|c| c.to_string())
-                    .zip(fields.iter().map(|f| f.to_string()))
-                    .collect()
-            })
-        })
-        .collect()
-}
-
-fn number(row: &HashMap<String, String>, column: &str) -> f64 {
-    row[column]
-        .parse()
-        .unwrap_or_else(|_| panic!("{column} = {:?} is not a number", row[column]))
-}
-
-/// Last `bots.csv` row of each agent in `group`.
-fn last_rows(dir: &Path, group: &str) -> HashMap<String, HashMap<String, String>> {
-    let mut last = HashMap::new();
-    for row in read_csv(&dir.join("bots.csv")) {
-        if row["group"] == group {
-            last.insert(row["agent"].clone(), row);
-        }
-    }
-    last
-}
-
-/// Waits until `agent` has sent messages in `group`, that is, until its
-/// bots are talking.
-async fn wait_for_talk(dir: &Path, group: &str, agent: &str) {
-    let started = Instant::now();
-    loop {
-        let talking = last_rows(dir, group)
-            .get(agent)
-            .is_some_and(|row| number(row, "messages_sent") > 0.0);
-        if talking {
-            return;
-        }
-        assert!(
-            started.elapsed() < TALK_BOUND,
-            "agent {agent} sent no message in group {group} within {TALK_BOUND:?}"
-        );
-        tokio::time::sleep(POLL_INTERVAL).await;
-    }
-}
-
-/// Seconds since the run's time zero of a Unix time, from run.json.
-fn run_seconds(dir: &Path, unix_micros: i64) -> f64 {
-    let started = run_json(dir)["started_unix_micros"].as_i64().unwrap();
-    (unix_micros - started) as f64 / 1e6
-}
-
-fn run_json(dir: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap()
-}
 
 /// Section `## Group NAME` of report.md, up to the next level-2 heading.
 fn group_section(report: &str, group: &str) -> String {
@@ -180,10 +24,6 @@ fn group_section(report: &str, group: &str) -> String {
     rest[..end].to_string()
 }
 
-fn now_micros() -> i64 {
-    xmppload_proto::unix_micros_now()
-}
-
 /// A child process that is killed if the test ends before it does.
 struct KillOnDrop(Child);
 
@@ -194,15 +34,8 @@ impl Drop for KillOnDrop {
     }
 }
 
-async fn run_bounded(options: RunOptions) -> RunOutcome {
-    tokio::time::timeout(RUN_BOUND, run(options, CancellationToken::new()))
-        .await
-        .expect("run ends within its bound")
-        .expect("run succeeds")
-}
-
-/// An agent that stops mid-group leaves its slices incomplete, in this
-/// group and the next, while the other agent's bots run to their end.
+/// An agent that stops mid-group leaves its slice incomplete, and the next
+/// group, with the agent still unreachable, runs on the other agent alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_lost_mid_run() {
     let prosody = Prosody::start(ProsodyOptions::default()).expect("start Prosody");
@@ -233,56 +66,68 @@ async fn agent_lost_mid_run() {
 
     assert_eq!(outcome.dir, dir);
     assert!(!outcome.stopped_early);
-    for group in ["first", "second"] {
-        let prefix = format!("group {group}: agent lost did not finish its 3 bots (");
-        assert!(
-            outcome.problems.iter().any(|p| p.starts_with(&prefix)),
-            "{group}: {:?}",
-            outcome.problems
-        );
-    }
+    assert_eq!(outcome.problems.len(), 1, "{:?}", outcome.problems);
     assert!(
-        !outcome.problems.iter().any(|p| p.contains("survivor")),
+        outcome.problems[0].starts_with("group first: agent lost did not finish its 3 bots ("),
         "{:?}",
         outcome.problems
     );
 
-    // run.json names the lost agent in both groups, with the reason and a
-    // time of loss within the run.
+    // run.json names the lost agent in the first group, with the reason
+    // and a time of loss within the run.
     let info = run_json(&dir);
     let started = info["started_unix_micros"].as_i64().unwrap();
     let finished = info["finished_unix_micros"].as_i64().unwrap();
     let run_duration_s = (finished - started) as f64 / 1e6;
-    for (index, group, reason) in [(0, "first", "stream broke off"), (1, "second", "rejected:")] {
-        assert_eq!(info["groups"][index]["name"], group);
-        let incomplete = info["groups"][index]["incomplete"].as_array().unwrap();
-        assert_eq!(incomplete.len(), 1, "{group}: {incomplete:?}");
-        assert_eq!(incomplete[0]["agent"], "lost", "{group}");
-        assert_eq!(incomplete[0]["bots"], 3, "{group}");
-        assert!(
-            incomplete[0]["reason"]
-                .as_str()
-                .unwrap()
-                .starts_with(reason),
-            "{group}: {}",
-            incomplete[0]["reason"]
-        );
-        let lost_at_s = incomplete[0]["lost_at_s"]
-            .as_f64()
-            .unwrap_or_else(|| panic!("{group}: lost_at_s missing: {incomplete:?}"));
-        assert!(lost_at_s > 0.0, "{group}: lost_at_s {lost_at_s}");
-        assert!(
-            lost_at_s < run_duration_s,
-            "{group}: lost_at_s {lost_at_s} not before the run's end at {run_duration_s}"
-        );
-    }
+    assert_eq!(info["groups"][0]["name"], "first");
+    let incomplete = info["groups"][0]["incomplete"].as_array().unwrap();
+    assert_eq!(incomplete.len(), 1, "{incomplete:?}");
+    assert_eq!(incomplete[0]["agent"], "lost");
+    assert_eq!(incomplete[0]["bots"], 3);
+    assert!(
+        incomplete[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("stream broke off"),
+        "{}",
+        incomplete[0]["reason"]
+    );
+    let lost_at_s = incomplete[0]["lost_at_s"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("lost_at_s missing: {incomplete:?}"));
+    assert!(lost_at_s > 0.0, "lost_at_s {lost_at_s}");
+    assert!(
+        lost_at_s < run_duration_s,
+        "lost_at_s {lost_at_s} not before the run's end at {run_duration_s}"
+    );
+
+    // The loss is a peer event, with no return because the agent stayed
+    // down when the second group was placed.
+    let events = info["peer_events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["kind"], "lost");
+    assert_eq!(events[0]["peer"], "lost");
+    assert_eq!(events[0]["t_s"].as_f64(), Some(lost_at_s));
+
+    // The second group went to the survivor alone and is complete.
+    assert_eq!(info["groups"][1]["name"], "second");
+    let placement = info["groups"][1]["placement"].as_array().unwrap();
+    assert_eq!(placement.len(), 1, "{placement:?}");
+    assert_eq!(placement[0]["agent"], "survivor");
+    assert_eq!(placement[0]["bots"], BOTS);
+    assert!(
+        info["groups"][1]["incomplete"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 
     // The survivor's bots joined and left in both groups.
-    for group in ["first", "second"] {
+    for (group, bots) in [("first", 3.0), ("second", BOTS as f64)] {
         let rows = last_rows(&dir, group);
         let row = &rows["survivor"];
-        assert_eq!(number(row, "joined_total"), 3.0, "{group}: {row:?}");
-        assert_eq!(number(row, "left_total"), 3.0, "{group}: {row:?}");
+        assert_eq!(number(row, "joined_total"), bots, "{group}: {row:?}");
+        assert_eq!(number(row, "left_total"), bots, "{group}: {row:?}");
         assert_eq!(number(row, "failed_total"), 0.0, "{group}: {row:?}");
     }
     assert!(
@@ -291,14 +136,20 @@ async fn agent_lost_mid_run() {
     );
 
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
-    for group in ["first", "second"] {
-        let section = group_section(&report, group);
-        assert!(
-            section.contains("WARNING: this group is incomplete."),
-            "{group}:\n{section}"
-        );
-        assert!(section.contains("- lost: 3 bots, "), "{group}:\n{section}");
-    }
+    let first = group_section(&report, "first");
+    assert!(
+        first.contains("WARNING: this group is incomplete."),
+        "first:\n{first}"
+    );
+    assert!(first.contains("- lost: 3 bots, "), "first:\n{first}");
+    let second = group_section(&report, "second");
+    assert!(
+        !second.contains("WARNING: this group is incomplete."),
+        "second:\n{second}"
+    );
+    let outage =
+        format!("| lost | bot agent | {lost_at_s:.1} | did not return |  | stream broke off");
+    assert!(report.contains(&outage), "no `{outage}` in:\n{report}");
 }
 
 /// A monitor that stops mid-run leaves no samples after its loss, and the
@@ -369,6 +220,10 @@ async fn monitor_lost_mid_run() {
             );
         }
     }
+    // The report lists the monitor as lost for the rest of the run.
+    let row = outage_row(&report, "monitor");
+    assert_eq!(row[1], "monitor", "{row:?}");
+    assert_eq!(row[3], "did not return", "{row:?}");
 }
 
 /// Killing Prosody mid-group fails the bots that had not left, and the

@@ -86,6 +86,7 @@ fn run_info() -> RunInfo {
             group_info(WEBSOCKET, "websocket", 0.0),
             group_info(C2S, "c2s", 50.0),
         ],
+        peer_events: Vec::new(),
     }
 }
 

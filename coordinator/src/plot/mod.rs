@@ -10,10 +10,13 @@
 //! Every panel shades each group's join, talk and leave windows, labelled
 //! above the first panel. Gaps in monitor data break the CPU line and are
 //! marked with a cross on the time axis. A dashed red line crosses every
-//! panel where an agent's slice was lost, named in the first panel.
+//! panel where an agent's slice was lost, and a dashed green one where a
+//! lost agent returned, both named in the first panel. A grey span in the
+//! first panel covers the time without a monitor stream.
 
 pub mod compare;
 mod losses;
+mod outages;
 pub mod series;
 
 use std::path::Path;
@@ -25,6 +28,7 @@ use plotters::prelude::*;
 
 use crate::report::{Phase, PhaseWindow, ReportError, RunData};
 use losses::LossMark;
+use outages::MonitorGap;
 use series::{GroupRates, GroupSeries, ProcessSeries};
 
 pub const PNG_FILE: &str = "monitor_server.png";
@@ -110,12 +114,14 @@ struct PlotData {
     title: String,
     x_max: f64,
     processes: Vec<ProcessSeries>,
-    host: Vec<(f64, f64)>,
+    /// Runs of whole-host CPU samples, broken where the monitor was gone.
+    host: Vec<Vec<(f64, f64)>>,
     host_label: String,
     connected: Vec<GroupSeries>,
     rates: Vec<GroupRates>,
     phases: Vec<PhaseWindow>,
     losses: Vec<LossMark>,
+    monitor_gaps: Vec<MonitorGap>,
     groups: Vec<String>,
 }
 
@@ -131,16 +137,28 @@ impl PlotData {
         if data.run.stopped_early {
             title.push_str(" (stopped early)");
         }
+        let x_max = data.duration_s().max(data.last_t_s()).max(1.0);
+        let monitor_gaps = outages::monitor_gaps(data, x_max);
+        let mut processes = series::process_series(data);
+        for process in &mut processes {
+            process.segments = process
+                .segments
+                .iter()
+                .flat_map(|segment| outages::split_at_gaps(segment, &monitor_gaps))
+                .collect();
+        }
+        let host = outages::split_at_gaps(&series::host_series(data, host_scale), &monitor_gaps);
         PlotData {
             title,
-            x_max: data.duration_s().max(data.last_t_s()).max(1.0),
-            processes: series::process_series(data),
-            host: series::host_series(data, host_scale),
+            x_max,
+            processes,
+            host,
             host_label,
             connected: series::connected_series(data),
             rates: series::rate_series(data),
             phases,
             losses: losses::loss_marks(data),
+            monitor_gaps,
             groups: data.group_names(),
         }
     }
@@ -213,7 +231,7 @@ fn draw_cpu_panel<DB: DrawingBackend>(
         .processes
         .iter()
         .flat_map(|p| p.segments.iter().flatten())
-        .chain(plot.host.iter())
+        .chain(plot.host.iter().flatten())
         .map(|&(_, v)| v);
     let y_max = (values.fold(0.0, f64::max) * 1.1).max(10.0);
 
@@ -233,15 +251,18 @@ fn draw_cpu_panel<DB: DrawingBackend>(
         .light_line_style(WHITE)
         .draw()?;
     shade_phases(&mut chart, &plot.phases, (0.0, y_max))?;
+    outages::shade_monitor_gaps(&mut chart, &plot.monitor_gaps, y_max)?;
 
-    if !plot.host.is_empty() {
-        chart
-            .draw_series(LineSeries::new(
-                plot.host.iter().copied(),
-                HOST_COLOR.stroke_width(1),
-            ))?
-            .label(&plot.host_label)
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], HOST_COLOR.stroke_width(2)));
+    for (index, segment) in plot.host.iter().enumerate() {
+        let drawn = chart.draw_series(LineSeries::new(
+            segment.iter().copied(),
+            HOST_COLOR.stroke_width(1),
+        ))?;
+        if index == 0 {
+            drawn.label(&plot.host_label).legend(|(x, y)| {
+                PathElement::new([(x, y), (x + 24, y)], HOST_COLOR.stroke_width(2))
+            });
+        }
     }
     for (index, process) in plot.processes.iter().enumerate() {
         let color = PALETTE[index % PALETTE.len()];
@@ -270,6 +291,7 @@ fn draw_cpu_panel<DB: DrawingBackend>(
     losses::draw_loss_lines(&mut chart, &plot.losses, (0.0, y_max))?;
     draw_legend(&mut chart)?;
     draw_phase_labels(root, &chart, plot, y_max)?;
+    outages::draw_monitor_gap_labels(root, &chart, &plot.monitor_gaps)?;
     losses::draw_loss_labels(root, &chart, &plot.losses, plot.x_max, y_max)
 }
 

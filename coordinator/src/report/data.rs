@@ -216,3 +216,20 @@ impl RunData {
         times.fold(0.0, f64::max)
     }
 }
+
+#[cfg(test)]
+impl RunData {
+    /// Wraps `run` with empty CSV data, for unit tests.
+    pub(crate) fn for_tests(run: RunInfo) -> RunData {
+        RunData {
+            dir: "results/01".into(),
+            run,
+            monitor: Vec::new(),
+            bots: Vec::new(),
+            latency: Vec::new(),
+            phases: Vec::new(),
+            missing_files: Vec::new(),
+            skipped_rows: Vec::new(),
+        }
+    }
+}

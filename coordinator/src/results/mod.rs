@@ -3,9 +3,11 @@
 //! Every CSV row is flushed when written, so a run that is killed still
 //! leaves its data behind; the layout is documented in `results/README.md`.
 
+mod record;
 pub mod run_info;
 mod writer;
 
+pub use record::RunRecord;
 pub use writer::{
     BOTS_HEADER, LATENCY_HEADER, MONITOR_HEADER, PHASES_HEADER, ResultsDir, ResultsError,
 };

@@ -21,10 +21,15 @@ pub struct RunInfo {
     pub monitor_interval_ms: u32,
     pub agents: Vec<PeerInfo>,
     pub groups: Vec<GroupInfo>,
+    /// Bot agents and the monitor lost and back during the run, in the
+    /// order the coordinator noticed them. Absent in folders from older
+    /// versions.
+    #[serde(default)]
+    pub peer_events: Vec<PeerEvent>,
 }
 
 /// A bot agent or the monitor agent as the coordinator found it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PeerInfo {
     /// Name the peer reported in `Hello`.
     pub name: String,
@@ -89,4 +94,177 @@ pub struct IncompleteSlice {
 pub struct Placement {
     pub agent: String,
     pub bots: u32,
+}
+
+/// A peer that stopped responding, or that responded again after a loss.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerEvent {
+    /// Seconds since run start on the coordinator's clock.
+    pub t_s: f64,
+    pub role: PeerRole,
+    /// Agent name as in `agents` and `bots.csv`, or the monitor's name.
+    pub peer: String,
+    pub kind: PeerEventKind,
+    /// Cause of a loss, such as the status of the broken stream; empty for
+    /// a return.
+    #[serde(default)]
+    pub reason: String,
+    /// The peer as greeted again on its return, with its new clock offset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub returned_as: Option<PeerInfo>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeerRole {
+    Agent,
+    Monitor,
+}
+
+impl PeerRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeerRole::Agent => "bot agent",
+            PeerRole::Monitor => "monitor",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeerEventKind {
+    /// A bot agent's slice stream broke off or its agent was unreachable,
+    /// or the monitor's sample stream broke off.
+    Lost,
+    /// A lost bot agent responded to `Hello` again before a later group, or the
+    /// lost monitor sent its first sample again.
+    Returned,
+}
+
+/// The time from a peer's loss to its return.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outage {
+    pub role: PeerRole,
+    pub peer: String,
+    pub lost_s: f64,
+    /// `None` when the peer did not return before the run ended.
+    pub returned_s: Option<f64>,
+    pub reason: String,
+}
+
+impl RunInfo {
+    /// Pairs each loss in `peer_events` with the next return of the same
+    /// peer, earliest loss first. A return without an earlier loss is
+    /// left out.
+    pub fn outages(&self) -> Vec<Outage> {
+        let mut outages: Vec<Outage> = Vec::new();
+        for event in &self.peer_events {
+            let open = outages.iter_mut().find(|outage| {
+                outage.role == event.role
+                    && outage.peer == event.peer
+                    && outage.returned_s.is_none()
+            });
+            match (event.kind, open) {
+                (PeerEventKind::Lost, None) => outages.push(Outage {
+                    role: event.role,
+                    peer: event.peer.clone(),
+                    lost_s: event.t_s,
+                    returned_s: None,
+                    reason: event.reason.clone(),
+                }),
+                (PeerEventKind::Returned, Some(outage)) => outage.returned_s = Some(event.t_s),
+                // A second loss before a return, or a return without a loss.
+                (PeerEventKind::Lost, Some(_)) | (PeerEventKind::Returned, None) => {}
+            }
+        }
+        outages.sort_by(|a, b| a.lost_s.total_cmp(&b.lost_s));
+        outages
+    }
+}
+
+#[cfg(test)]
+impl RunInfo {
+    /// Builds a run without peers, groups or events, for unit tests.
+    pub(crate) fn for_tests() -> RunInfo {
+        RunInfo {
+            scenario_name: "unit".to_string(),
+            scenario_path: "unit.toml".to_string(),
+            started_unix_micros: 0,
+            finished_unix_micros: None,
+            stopped_early: false,
+            monitor: None,
+            monitored_processes: Vec::new(),
+            monitor_interval_ms: 100,
+            agents: Vec::new(),
+            groups: Vec::new(),
+            peer_events: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(t_s: f64, role: PeerRole, peer: &str, kind: PeerEventKind) -> PeerEvent {
+        PeerEvent {
+            t_s,
+            role,
+            peer: peer.to_string(),
+            kind,
+            reason: match kind {
+                PeerEventKind::Lost => format!("{peer} gone"),
+                PeerEventKind::Returned => String::new(),
+            },
+            returned_as: None,
+        }
+    }
+
+    fn run_info(peer_events: Vec<PeerEvent>) -> RunInfo {
+        RunInfo {
+            peer_events,
+            ..RunInfo::for_tests()
+        }
+    }
+
+    /// Losses pair with the same peer's next return, per role and name.
+    #[test]
+    fn outages_pair_loss_and_return() {
+        use PeerEventKind::{Lost, Returned};
+        use PeerRole::{Agent, Monitor};
+        let info = run_info(vec![
+            event(1.0, Agent, "a", Returned),
+            event(2.0, Agent, "a", Lost),
+            event(3.0, Monitor, "a", Lost),
+            event(4.0, Agent, "a", Lost),
+            event(5.0, Agent, "b", Lost),
+            event(6.0, Agent, "a", Returned),
+            event(7.0, Monitor, "a", Returned),
+            event(8.0, Agent, "a", Lost),
+        ]);
+        let outages = info.outages();
+        let spans: Vec<(PeerRole, &str, f64, Option<f64>)> = outages
+            .iter()
+            .map(|o| (o.role, o.peer.as_str(), o.lost_s, o.returned_s))
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                (Agent, "a", 2.0, Some(6.0)),
+                (Monitor, "a", 3.0, Some(7.0)),
+                (Agent, "b", 5.0, None),
+                (Agent, "a", 8.0, None),
+            ]
+        );
+        assert_eq!(info.outages()[0].reason, "a gone");
+    }
+
+    /// A run.json written before peer events existed still reads.
+    #[test]
+    fn run_json_without_peer_events_reads() {
+        let mut json = serde_json::to_value(run_info(Vec::new())).unwrap();
+        json.as_object_mut().unwrap().remove("peer_events");
+        let info: RunInfo = serde_json::from_value(json).unwrap();
+        assert!(info.peer_events.is_empty());
+    }
 }

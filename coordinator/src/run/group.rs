@@ -39,6 +39,9 @@ struct SliceOutcome {
     lost_at_s: Option<f64>,
     /// Counters of the last report received.
     last_counters: Option<GroupCounters>,
+    /// True when the slice ended because the agent stopped responding, as
+    /// opposed to rejecting the group or the run being interrupted.
+    agent_lost: bool,
 }
 
 /// End state of a group, for the run's record and exit status.
@@ -48,6 +51,17 @@ pub struct GroupOutcome {
     pub failed_bots: u64,
     /// Bots that joined the room, summed the same way.
     pub joined_bots: u64,
+    /// Agents that stopped responding during the group.
+    pub lost_agents: Vec<LostAgent>,
+}
+
+/// An agent whose slice stream broke off, ended without a final report or
+/// could not be opened, or that ran past the group's bound.
+pub struct LostAgent {
+    pub agent: String,
+    /// Seconds since run start.
+    pub lost_at_s: f64,
+    pub reason: String,
 }
 
 /// Runs a group to its end and records its placement through `record` as
@@ -140,6 +154,7 @@ pub async fn run(
                             )),
                             last_counters: None,
                             lost_at_s: Some(seconds_since(started, unix_micros_now())),
+                            agent_lost: true,
                         }
                     }
                 }
@@ -152,6 +167,7 @@ pub async fn run(
         incomplete: Vec::new(),
         failed_bots: 0,
         joined_bots: 0,
+        lost_agents: Vec::new(),
     };
     for outcome in &outcomes {
         if let Some(counters) = &outcome.last_counters {
@@ -166,6 +182,15 @@ pub async fn run(
                 reason: reason.clone(),
                 lost_at_s: outcome.lost_at_s,
             });
+            if outcome.agent_lost {
+                group_outcome.lost_agents.push(LostAgent {
+                    agent: outcome.agent.clone(),
+                    lost_at_s: outcome
+                        .lost_at_s
+                        .unwrap_or_else(|| seconds_since(started, unix_micros_now())),
+                    reason: reason.clone(),
+                });
+            }
         }
     }
     let merged = merge_phases(outcomes.iter().map(|outcome| &outcome.phases));
@@ -306,6 +331,7 @@ async fn stream_slice(
         unfinished: Some("the stream ended without a final report".to_string()),
         last_counters: None,
         lost_at_s: None,
+        agent_lost: true,
     };
 
     let mut client = agent.client.clone();
@@ -314,6 +340,9 @@ async fn stream_slice(
         Err(status) => {
             warn!(agent = %agent.info.name, %group, %status, "agent rejected the group");
             outcome.unfinished = Some(format!("rejected: {}", status.message()));
+            // `unavailable` is tonic's code for a connection that failed,
+            // while the other codes come from an agent that is up.
+            outcome.agent_lost = status.code() == tonic::Code::Unavailable;
             outcome.lost_at_s = Some(seconds_since(started, unix_micros_now()));
             return outcome;
         }
@@ -324,6 +353,7 @@ async fn stream_slice(
             // Dropping the stream makes the agent stop this slice's bots.
             _ = stop.cancelled() => {
                 outcome.unfinished = Some("the run was interrupted".to_string());
+                outcome.agent_lost = false;
                 break;
             }
             message = stream.message() => message,

@@ -5,9 +5,12 @@
 //! for the whole run in its own task, while the timeline's steps run one
 //! after the other. A wait sleeps. A group is split over the agents and
 //! lasts until every agent reports its slice done or its bound passes.
+//! Agents and the monitor may go away and come back during a run: see
+//! [`roster`] and [`monitor`].
 
 mod group;
 mod monitor;
+mod roster;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,7 +27,7 @@ use crate::peers::{self, PeerError};
 use crate::progress::Progress;
 use crate::report::{self, ReportError};
 use crate::results::run_info::RunInfo;
-use crate::results::{ResultsDir, ResultsError};
+use crate::results::{ResultsDir, ResultsError, RunRecord};
 use crate::scenario::{GroupSpec, Overrides, Scenario, ScenarioError, Step};
 
 /// Options of `coordinator run`.
@@ -99,7 +102,7 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
     info!(dir = %results.path().display(), "writing results");
 
     let started = unix_micros_now();
-    let mut run_info = RunInfo {
+    let run_info = RunInfo {
         scenario_name: scenario.name.clone(),
         scenario_path: scenario.path.display().to_string(),
         started_unix_micros: started,
@@ -114,8 +117,10 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
         monitor_interval_ms: scenario.monitor.as_ref().map_or(0, |spec| spec.interval_ms),
         agents: agents.iter().map(|agent| agent.info.clone()).collect(),
         groups: Vec::new(),
+        peer_events: Vec::new(),
     };
-    results.write_run_info(&run_info)?;
+    let record = Arc::new(RunRecord::create(results.clone(), run_info)?);
+    let mut roster = roster::Roster::new(agents, options.token.clone(), options.tls.clone());
 
     let progress = Progress::default();
     let run_end = CancellationToken::new();
@@ -128,6 +133,9 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
             started,
             progress.clone(),
             run_end.clone(),
+            record.clone(),
+            options.token.clone(),
+            options.tls.clone(),
         ))),
         _ => None,
     };
@@ -150,6 +158,7 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
             }
             Step::Group(spec) => {
                 progress.set_phase(format!("group {}", spec.name));
+                let agents = roster.prepare_group(&record, started).await;
                 let outcome = group::run(
                     spec,
                     &scenario.server,
@@ -158,10 +167,7 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
                     started,
                     &progress,
                     &stop,
-                    |info| {
-                        run_info.groups.push(info);
-                        results.write_run_info(&run_info)
-                    },
+                    |info| record.update(|run| run.groups.push(info)),
                 )
                 .await;
                 let outcome = match outcome {
@@ -173,10 +179,13 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
                 };
 
                 problems.extend(group_problems(spec, &outcome));
-                if let Some(info) = run_info.groups.last_mut() {
-                    info.incomplete = outcome.incomplete;
-                }
-                if let Err(err) = results.write_run_info(&run_info) {
+                roster.mark_lost(&outcome.lost_agents, &record);
+                let stored = record.update(|run| {
+                    if let Some(info) = run.groups.last_mut() {
+                        info.incomplete = outcome.incomplete;
+                    }
+                });
+                if let Err(err) = stored {
                     warn!(group = %spec.name, %err, "failed to record the group's outcome in run.json");
                 }
             }
@@ -193,9 +202,10 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
     }
     let _ = display.await;
 
-    run_info.finished_unix_micros = Some(unix_micros_now());
-    run_info.stopped_early = stopped_early;
-    results.write_run_info(&run_info)?;
+    record.update(|run| {
+        run.finished_unix_micros = Some(unix_micros_now());
+        run.stopped_early = stopped_early;
+    })?;
 
     let dir = results.path().to_path_buf();
     info!(dir = %dir.display(), "building report");

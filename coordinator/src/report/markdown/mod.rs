@@ -6,6 +6,7 @@ use std::path::Path;
 
 mod compare;
 mod group;
+mod outages;
 
 use super::data::RunData;
 use super::error::ReportError;
@@ -15,6 +16,7 @@ use compare::render_comparisons;
 pub use compare::verdict_line;
 use group::render_group;
 pub(super) use group::{window_label, window_span};
+use outages::render_outages;
 
 /// Placeholder for a value that cannot be computed, such as the standard
 /// deviation of a single sample.
@@ -37,6 +39,7 @@ pub fn render_markdown(data: &RunData, summary: &RunSummary) -> String {
     render_header(&mut out, data, summary);
     render_groups_settings(&mut out, &data.run);
     render_peers(&mut out, &data.run);
+    render_outages(&mut out, &data.run);
     for group in &summary.groups {
         render_group(&mut out, group, data.run.monitor_interval_ms);
     }
