@@ -56,6 +56,7 @@ async fn run_with_token(dir: &Path, agent: &str, secret: &str) -> Result<RunOutc
             monitor: None,
         },
         token: Some(AuthToken::parse(secret, "test").unwrap()),
+        metrics_listen: None,
     };
     let bounded = tokio::time::timeout(
         std::time::Duration::from_secs(60),

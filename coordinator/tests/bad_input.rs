@@ -32,6 +32,7 @@ async fn run_text(dir: &Path, text: &str, overrides: Overrides) -> RunError {
         results_root: dir.join("results"),
         overrides,
         token: None,
+        metrics_listen: None,
     };
     run(options, CancellationToken::new())
         .await

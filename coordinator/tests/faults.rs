@@ -221,6 +221,7 @@ async fn agent_lost_mid_run() {
             monitor: Some(monitor),
         },
         token: None,
+        metrics_listen: None,
     };
     let dir = work.path().join("results/01");
     let running = tokio::spawn(run_bounded(options));
@@ -319,6 +320,7 @@ async fn monitor_lost_mid_run() {
             monitor: Some(monitor),
         },
         token: None,
+        metrics_listen: None,
     };
     let dir = work.path().join("results/01");
     let running = tokio::spawn(run_bounded(options));
@@ -387,6 +389,7 @@ async fn prosody_killed_mid_run() {
             monitor: Some(monitor),
         },
         token: None,
+        metrics_listen: None,
     };
     let dir = work.path().join("results/01");
     let running = tokio::spawn(run_bounded(options));

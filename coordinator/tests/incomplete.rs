@@ -69,6 +69,7 @@ leave_after_s = 1.0
             monitor: None,
         },
         token: None,
+        metrics_listen: None,
     };
     let outcome = tokio::time::timeout(
         std::time::Duration::from_secs(60),

@@ -1,5 +1,6 @@
 //! `coordinator`: runs a scenario against bot agents and a monitor agent.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -46,6 +47,11 @@ enum Command {
         /// variable, and without either no token is sent [default: none]
         #[arg(long, value_name = "PATH")]
         token_file: Option<PathBuf>,
+        /// Serve live Prometheus metrics at http://ADDRESS/metrics while the
+        /// run goes, for example 127.0.0.1:9464. A full socket address
+        /// (IP:PORT) is required [default: no metrics server]
+        #[arg(long, value_name = "IP:PORT")]
+        metrics_listen: Option<SocketAddr>,
     },
     /// Rebuild report.md and the graphs of a results folder from its data files.
     Report {
@@ -70,6 +76,7 @@ async fn main() -> ExitCode {
             agents,
             monitor,
             token_file,
+            metrics_listen,
         } => {
             let token = match AuthToken::load(token_file.as_deref(), std::env::var_os(TOKEN_ENV)) {
                 Ok(token) => token,
@@ -93,6 +100,7 @@ async fn main() -> ExitCode {
                 results_root: results_dir,
                 overrides: Overrides { agents, monitor },
                 token,
+                metrics_listen,
             };
             match run(options, stop).await {
                 Ok(outcome) => {

@@ -9,6 +9,7 @@
 mod group;
 mod monitor;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use tracing::{info, warn};
 use xmppload_proto::auth::AuthToken;
 use xmppload_proto::unix_micros_now;
 
+use crate::metrics;
 use crate::peers::{self, PeerError};
 use crate::progress::Progress;
 use crate::report::{self, ReportError};
@@ -35,6 +37,9 @@ pub struct RunOptions {
     pub overrides: Overrides,
     /// Shared token sent to every agent and the monitor; `None` sends none.
     pub token: Option<AuthToken>,
+    /// Address to serve Prometheus metrics on while the run goes; `None`
+    /// serves none.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +50,13 @@ pub enum RunError {
     Peer(#[from] PeerError),
     #[error(transparent)]
     Results(#[from] ResultsError),
+    #[error(
+        "cannot listen for metrics on {address}: {source}; pick a free address for --metrics-listen"
+    )]
+    MetricsListen {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("the run's data is in {dir}, but building its report failed: {source}")]
     Report { dir: PathBuf, source: ReportError },
 }
@@ -65,6 +77,15 @@ pub struct RunOutcome {
 pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutcome, RunError> {
     let scenario = Scenario::load(&options.scenario, &options.overrides)?;
     info!(scenario = %scenario.name, path = %scenario.path.display(), "scenario is valid");
+
+    let metrics_server = match options.metrics_listen {
+        Some(address) => Some(
+            metrics::bind(address)
+                .await
+                .map_err(|source| RunError::MetricsListen { address, source })?,
+        ),
+        None => None,
+    };
 
     // Reach every peer before creating the results folder, so a typo in an
     // address costs no folder number.
@@ -108,6 +129,10 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
             .flat_map(|spec| spec.processes.iter().map(|process| process.name.clone()))
             .collect(),
         monitor_interval_ms: scenario.monitor.as_ref().map_or(0, |spec| spec.interval_ms),
+        server_metrics_url: scenario
+            .monitor
+            .as_ref()
+            .and_then(|spec| spec.openmetrics_url.clone()),
         agents: agents.iter().map(|agent| agent.info.clone()).collect(),
         groups: Vec::new(),
     };
@@ -116,6 +141,8 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
     let progress = Progress::default();
     let run_end = CancellationToken::new();
     let display = tokio::spawn(progress.clone().display(run_end.clone()));
+    let metrics_task = metrics_server
+        .map(|server| tokio::spawn(server.serve(progress.metrics().clone(), run_end.clone())));
     let monitor_task = match (monitor, &scenario.monitor) {
         (Some(peer), Some(spec)) => Some(tokio::spawn(monitor::stream(
             peer,
@@ -188,6 +215,9 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
         }
     }
     let _ = display.await;
+    if let Some(task) = metrics_task {
+        let _ = task.await;
+    }
 
     run_info.finished_unix_micros = Some(unix_micros_now());
     run_info.stopped_early = stopped_early;
