@@ -230,7 +230,7 @@ impl Prosody {
             .map(|port| format!("wss://127.0.0.1:{port}/xmpp-websocket"))
     }
 
-    /// URL of `mod_http_openmetrics`; it answers only when the server was
+    /// URL of `mod_http_openmetrics`; it responds only when the server was
     /// started with [`ProsodyOptions::statistics`].
     pub fn openmetrics_url(&self) -> String {
         format!("http://127.0.0.1:{}/metrics", self.http_port)

@@ -176,7 +176,7 @@ fn render_latency(out: &mut String, state: &State) {
         out,
         "xmppload_latency_seconds",
         "summary",
-        "Send-to-reflection latency of a group since it started, merged over agents; the sum is taken from the histogram, so it is exact to its 3 significant digits.",
+        "Send-to-reflection latency of a group since it started, merged over agents; the sum comes from the histogram, so it has 3 significant digits.",
     );
     for (group, histogram) in &state.latency {
         for quantile in QUANTILES {

@@ -77,8 +77,8 @@ impl LiveMetrics {
         let mut state = self.lock();
         match state.latency.get_mut(group) {
             Some(merged) => {
-                // Histograms from the agents auto-resize, so adding fails
-                // only on a value beyond u64 counts, which is not reachable.
+                // Every agent builds its histograms with the same bounds,
+                // so adding fails only with an agent of another version.
                 if let Err(err) = merged.add(histogram) {
                     tracing::warn!(group, ?err, "cannot merge a latency histogram");
                 }

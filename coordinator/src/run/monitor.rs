@@ -131,8 +131,8 @@ fn write_batch(
     }
 }
 
-/// Counts batches without server metrics, so the log gets one line per
-/// outage and the total at the end of it.
+/// Counts batches without server metrics, so that the log gets one line
+/// when an outage starts and one with the missed batches when it ends.
 #[derive(Default)]
 struct ServerMetricsWarnings {
     missed: u64,
@@ -147,7 +147,7 @@ fn write_server_metrics(
 ) {
     if !batch.server_metrics_error.is_empty() {
         if warnings.missed == 0 {
-            warn!(monitor = %peer.info.name, err = %batch.server_metrics_error, "monitor could not read the server's metrics");
+            warn!(monitor = %peer.info.name, err = %batch.server_metrics_error, "monitor failed to read the server's metrics");
         }
         warnings.missed += 1;
         return;
@@ -174,7 +174,7 @@ fn write_server_metrics(
             metric.value.to_string(),
         ];
         if let Err(err) = results.append_server_metric(row) {
-            warn!(monitor = %peer.info.name, %err, "cannot write a server metrics row");
+            warn!(monitor = %peer.info.name, %err, "failed to write a server metrics row");
         }
     }
 }
