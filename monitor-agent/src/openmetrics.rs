@@ -120,10 +120,10 @@ pub fn parse(text: &str) -> Result<Vec<ParsedSample>, String> {
         }
         if let Some(comment) = line.strip_prefix('#') {
             let mut words = comment.split_whitespace();
-            if words.next() == Some("TYPE") {
-                if let (Some(name), Some(kind)) = (words.next(), words.next()) {
-                    types.insert(name.to_string(), kind.to_string());
-                }
+            if words.next() == Some("TYPE")
+                && let (Some(name), Some(kind)) = (words.next(), words.next())
+            {
+                types.insert(name.to_string(), kind.to_string());
             }
             continue;
         }

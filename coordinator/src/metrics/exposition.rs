@@ -7,6 +7,9 @@ use xmppload_proto::v1::GroupCounters;
 
 use super::State;
 
+/// Name, help text and field of a cumulative counter in `GroupCounters`.
+type CounterFamily = (&'static str, &'static str, fn(&GroupCounters) -> u64);
+
 /// Quantiles of the latency summary.
 const QUANTILES: [f64; 3] = [0.5, 0.9, 0.99];
 
@@ -111,7 +114,7 @@ fn render_bots(out: &mut String, counters: &BTreeMap<(String, String), GroupCoun
         }
     }
 
-    let totals: [(&'static str, &str, fn(&GroupCounters) -> u64); 6] = [
+    let totals: [CounterFamily; 6] = [
         (
             "xmppload_bots_joined_total",
             "Bots that joined the room.",
