@@ -22,6 +22,8 @@ const TEMPLATE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../deploy/local/prosody.cfg.lua.template"
 );
+/// Prosody modules of this project, such as the Lua heap gauge.
+const MODULES_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/local/modules");
 /// Anonymous VirtualHost of the test server.
 pub const DOMAIN: &str = "anon.localhost";
 /// MUC component of the test server.
@@ -40,6 +42,11 @@ pub struct ProsodyOptions {
     /// PEM certificate and key. When set, Prosody offers STARTTLS on c2s and
     /// serves HTTPS (and so `wss://`) on a third loopback port.
     pub tls: Option<TlsFiles>,
+    /// Enables Prosody's statistics with `mod_http_openmetrics` on the HTTP
+    /// port (see [`Prosody::openmetrics_url`]) plus the Lua heap gauge from
+    /// `deploy/local/modules`. Statistics cost Prosody CPU, so tests that
+    /// measure CPU leave this off.
+    pub statistics: bool,
 }
 
 /// A certificate chain and its private key, both PEM.
@@ -84,7 +91,7 @@ impl Prosody {
         let ports = free_ports(3)?;
         let (c2s_port, http_port) = (ports[0], ports[1]);
         let https_port = options.tls.as_ref().map(|_| ports[2]);
-        let extra = match &options.tls {
+        let mut extra = match &options.tls {
             Some(tls) => {
                 let cert = run_dir.join("certs").join(format!("{DOMAIN}.crt"));
                 let key = run_dir.join("certs").join(format!("{DOMAIN}.key"));
@@ -103,8 +110,19 @@ impl Prosody {
             }
             None => String::new(),
         };
+        let mut extra_modules = String::new();
+        if options.statistics {
+            // "manual" collects on each scrape of the metrics endpoint
+            // instead of on a timer, so every read is current.
+            extra.push_str(&format!(
+                "\nstatistics = \"internal\"\nstatistics_interval = \"manual\"\n\
+                 plugin_paths = {{ \"{MODULES_DIR}\" }}\n"
+            ));
+            extra_modules.push_str("\"http_openmetrics\"; \"xmppload_lua_memory\";");
+        }
         let config = template
             .replace("-- @EXTRA_GLOBAL@", &extra)
+            .replace("-- @EXTRA_MODULES@", &extra_modules)
             .replace("@RUN_DIR@", &run_dir.display().to_string())
             .replace("@C2S_PORT@", &c2s_port.to_string())
             .replace("@HTTP_PORT@", &http_port.to_string())
@@ -210,6 +228,12 @@ impl Prosody {
     pub fn websocket_tls_url(&self) -> Option<String> {
         self.https_port
             .map(|port| format!("wss://127.0.0.1:{port}/xmpp-websocket"))
+    }
+
+    /// URL of `mod_http_openmetrics`; it responds only when the server was
+    /// started with [`ProsodyOptions::statistics`].
+    pub fn openmetrics_url(&self) -> String {
+        format!("http://127.0.0.1:{}/metrics", self.http_port)
     }
 
     pub fn domain(&self) -> &'static str {

@@ -9,12 +9,15 @@
 //! 4. [`results`] appends everything to `results/NN/` as it arrives, and at
 //!    the end [`report`] and [`plot`] turn those files into `report.md` and
 //!    the graphs.
+//! 5. [`metrics`] keeps the latest values for Prometheus while the run goes,
+//!    when `--metrics-listen` is given.
 //!
 //! [`ca`] makes the certificates for TLS between the coordinator and its
 //! agents (`coordinator ca`).
 
 pub mod ca;
 pub mod clock;
+pub mod metrics;
 pub mod peers;
 pub mod plot;
 pub mod progress;

@@ -13,6 +13,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 use xmppload_proto::v1::GroupCounters;
 
+use crate::metrics::LiveMetrics;
+
 /// How often plain log lines are written when stderr is not a terminal.
 const LOG_EVERY: Duration = Duration::from_secs(5);
 
@@ -30,6 +32,8 @@ struct State {
 pub struct Progress {
     /// Guards the latest values; held only to copy a few numbers in or out.
     state: Arc<Mutex<State>>,
+    /// The same run for Prometheus, with every series kept.
+    metrics: LiveMetrics,
 }
 
 /// Totals over every agent and group at one moment.
@@ -51,10 +55,17 @@ impl Progress {
     }
 
     pub fn set_phase(&self, phase: impl Into<String>) {
-        self.lock().phase = phase.into();
+        let phase = phase.into();
+        self.metrics.set_phase(&phase);
+        self.lock().phase = phase;
+    }
+
+    pub fn metrics(&self) -> &LiveMetrics {
+        &self.metrics
     }
 
     pub fn update_counters(&self, agent: &str, group: &str, counters: &GroupCounters) {
+        self.metrics.record_counters(agent, group, counters);
         self.lock()
             .counters
             .insert((agent.to_string(), group.to_string()), counters.clone());

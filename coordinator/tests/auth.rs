@@ -57,6 +57,7 @@ async fn run_with_token(dir: &Path, agent: &str, secret: &str) -> Result<RunOutc
         },
         token: Some(AuthToken::parse(secret, "test").unwrap()),
         tls: None,
+        metrics_listen: None,
     };
     let bounded = tokio::time::timeout(
         std::time::Duration::from_secs(60),

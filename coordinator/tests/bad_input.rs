@@ -33,6 +33,7 @@ async fn run_text(dir: &Path, text: &str, overrides: Overrides) -> RunError {
         overrides,
         token: None,
         tls: None,
+        metrics_listen: None,
     };
     run(options, CancellationToken::new())
         .await

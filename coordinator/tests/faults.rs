@@ -55,6 +55,7 @@ async fn agent_lost_mid_run() {
         },
         token: None,
         tls: None,
+        metrics_listen: None,
     };
     let dir = work.path().join("results/01");
     let running = tokio::spawn(run_bounded(options));
@@ -172,6 +173,7 @@ async fn monitor_lost_mid_run() {
         },
         token: None,
         tls: None,
+        metrics_listen: None,
     };
     let dir = work.path().join("results/01");
     let running = tokio::spawn(run_bounded(options));
@@ -245,6 +247,7 @@ async fn prosody_killed_mid_run() {
         },
         token: None,
         tls: None,
+        metrics_listen: None,
     };
     let dir = work.path().join("results/01");
     let running = tokio::spawn(run_bounded(options));

@@ -70,6 +70,7 @@ leave_after_s = 1.0
         },
         token: None,
         tls: None,
+        metrics_listen: None,
     };
     let outcome = tokio::time::timeout(
         std::time::Duration::from_secs(60),

@@ -199,6 +199,7 @@ async fn agent_returns_for_next_group() {
         },
         token: None,
         tls: None,
+        metrics_listen: None,
     };
     let dir = work.path().join("results/01");
     let running = tokio::spawn(run_bounded(options));
@@ -337,6 +338,7 @@ async fn monitor_gap_after_restart() {
         },
         token: None,
         tls: None,
+        metrics_listen: None,
     };
     let dir = work.path().join("results/01");
     let running = tokio::spawn(run_bounded(options));

@@ -81,6 +81,7 @@ fn run_info() -> RunInfo {
         monitor: Some(peer("server-host", -800)),
         monitored_processes: vec!["prosody".to_owned()],
         monitor_interval_ms: 1000,
+        server_metrics_url: None,
         agents: vec![peer("agent-a", 1500), peer("agent-b", -2000)],
         groups: vec![
             group_info(WEBSOCKET, "websocket", 0.0),

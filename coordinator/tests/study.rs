@@ -1,10 +1,11 @@
 //! End-to-end: a shortened WebSocket-vs-c2s study through real agents, a
 //! real monitor and a real Prosody, checked from the files it leaves.
 
-use std::collections::HashMap;
-use std::path::Path;
+mod common;
 
-use tokio::net::TcpListener;
+use std::collections::HashMap;
+
+use common::{read_csv, start_agent, start_monitor};
 use tokio_util::sync::CancellationToken;
 use xmppload_agent::testing::{Prosody, ProsodyOptions};
 use xmppload_coordinator::run::{RunOptions, run};
@@ -13,28 +14,6 @@ use xmppload_coordinator::scenario::Overrides;
 const BOTS: u64 = 10;
 const TALK_RATE: f64 = 2.0;
 const TALK_DURATION_S: f64 = 3.0;
-
-async fn start_agent(name: &str, stop: &CancellationToken) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let config = xmppload_agent::AgentConfig {
-        name: name.to_string(),
-        ..xmppload_agent::AgentConfig::default()
-    };
-    tokio::spawn(xmppload_agent::serve(listener, config, stop.clone()));
-    address
-}
-
-async fn start_monitor(stop: &CancellationToken) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let config = xmppload_monitor::MonitorConfig {
-        name: "monitor".to_string(),
-        ..xmppload_monitor::MonitorConfig::default()
-    };
-    tokio::spawn(xmppload_monitor::serve(listener, config, stop.clone()));
-    address
-}
 
 fn scenario(prosody: &Prosody) -> String {
     let (host, port) = (prosody.c2s_addr().ip(), prosody.c2s_addr().port());
@@ -91,22 +70,6 @@ wait_s = 1.0
     )
 }
 
-fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
-    let mut reader = csv::Reader::from_path(path).unwrap();
-    let headers = reader.headers().unwrap().clone();
-    reader
-        .records()
-        .map(|record| {
-            let record = record.unwrap();
-            headers
-                .iter()
-                .map(String::from)
-                .zip(record.iter().map(String::from))
-                .collect()
-        })
-        .collect()
-}
-
 fn number(row: &HashMap<String, String>, column: &str) -> f64 {
     row[column]
         .parse()
@@ -154,8 +117,8 @@ async fn shortened_study_end_to_end() {
     let prosody = Prosody::start(ProsodyOptions::default()).expect("start Prosody");
     let stop = CancellationToken::new();
     let agents = vec![
-        start_agent("agent-a", &stop).await,
-        start_agent("agent-b", &stop).await,
+        start_agent("agent-a", &stop).await.0,
+        start_agent("agent-b", &stop).await.0,
     ];
     let monitor = start_monitor(&stop).await;
 
@@ -172,6 +135,7 @@ async fn shortened_study_end_to_end() {
         },
         token: None,
         tls: None,
+        metrics_listen: None,
     };
     let outcome = tokio::time::timeout(
         std::time::Duration::from_secs(120),

@@ -167,6 +167,7 @@ async fn run_scenario(
         },
         token,
         tls: Some(tls),
+        metrics_listen: None,
     };
     tokio::time::timeout(
         Duration::from_secs(120),

@@ -10,6 +10,8 @@
 //!   where a series has a gap (a restart or a missing process).
 //! - [`sampler`] combines these into one [`Batch`] per call; it needs no
 //!   gRPC and is what the tests drive directly.
+//! - [`openmetrics`] reads the server's own metrics endpoint, when a watch
+//!   names one.
 //! - [`request`] validates `WatchRequest`; the private `service` module
 //!   implements the `Monitor` RPCs and [`serve`] runs them.
 //!
@@ -19,6 +21,7 @@
 
 pub mod cpu;
 mod error;
+pub mod openmetrics;
 pub mod os;
 pub mod procfs;
 pub mod request;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tonic::Status;
 use xmppload_proto::v1::{self, process_selector};
 
+use crate::openmetrics::{Endpoint, parse_endpoint};
 use crate::selector::{Selector, Target};
 
 /// Sampling interval used when the request leaves `interval_ms` at 0.
@@ -29,6 +30,8 @@ pub const MAX_PROCESSES: usize = 64;
 pub struct WatchPlan {
     pub selectors: Vec<Selector>,
     pub interval: Duration,
+    /// Server metrics endpoint to read once per batch.
+    pub openmetrics: Option<Endpoint>,
 }
 
 /// Checks a watch request and converts it. Returns `failed_precondition` on
@@ -74,9 +77,23 @@ pub fn parse_watch_request(request: v1::WatchRequest) -> Result<WatchPlan, Statu
         selectors.push(selector);
     }
 
+    let openmetrics = if request.openmetrics_url.is_empty() {
+        if !request.openmetrics_names.is_empty() {
+            return Err(Status::invalid_argument(
+                "openmetrics_names is set but openmetrics_url is empty; set the URL or drop the names",
+            ));
+        }
+        None
+    } else {
+        let endpoint = parse_endpoint(&request.openmetrics_url, request.openmetrics_names)
+            .map_err(|reason| Status::invalid_argument(format!("openmetrics_url {reason}")))?;
+        Some(endpoint)
+    };
+
     Ok(WatchPlan {
         selectors,
         interval,
+        openmetrics,
     })
 }
 
@@ -147,6 +164,7 @@ mod tests {
             protocol_version: xmppload_proto::PROTOCOL_VERSION,
             processes,
             interval_ms,
+            ..Default::default()
         }
     }
 

@@ -52,6 +52,8 @@ impl From<Batch> for v1::SampleBatch {
             host_cpu_percent: batch.host_cpu_percent,
             host_cores: batch.host_cores,
             processes: batch.processes.into_iter().map(Into::into).collect(),
+            server_metrics: Vec::new(),
+            server_metrics_error: String::new(),
         }
     }
 }

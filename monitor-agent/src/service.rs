@@ -17,9 +17,10 @@ use tokio::time::{self, Instant, MissedTickBehavior};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
-use tracing::{Instrument, error, info, info_span};
+use tracing::{Instrument, error, info, info_span, warn};
 use xmppload_proto::v1::{self, monitor_server::Monitor};
 
+use crate::openmetrics::{self, Endpoint};
 use crate::os;
 use crate::procfs;
 use crate::request::parse_watch_request;
@@ -101,8 +102,15 @@ impl Monitor for MonitorService {
                 Status::internal(err.to_string())
             })?;
 
+        let server_metrics = plan.openmetrics.map(ServerMetricsReader::new);
         let (sender, receiver) = mpsc::channel(BATCH_BUFFER);
-        let producer = produce(sampler, plan.interval, sender, self.shutdown.clone());
+        let producer = produce(
+            sampler,
+            server_metrics,
+            plan.interval,
+            sender,
+            self.shutdown.clone(),
+        );
         tokio::spawn(producer.instrument(span));
         Ok(Response::new(ReceiverStream::new(receiver)))
     }
@@ -120,6 +128,7 @@ enum StopReason {
 /// the server shuts down.
 async fn produce(
     mut sampler: Sampler,
+    mut server_metrics: Option<ServerMetricsReader>,
     interval: Duration,
     sender: mpsc::Sender<BatchResult>,
     shutdown: CancellationToken,
@@ -156,10 +165,15 @@ async fn produce(
             }
         };
 
+        let mut batch = v1::SampleBatch::from(batch);
+        if let Some(reader) = server_metrics.as_mut() {
+            reader.read_into(&mut batch, interval).await;
+        }
+
         // A full buffer makes the send wait, so shutdown must be able to
         // interrupt it.
         tokio::select! {
-            sent = sender.send(Ok(batch.into())) => {
+            sent = sender.send(Ok(batch)) => {
                 if sent.is_err() {
                     break StopReason::ClientLeft;
                 }
@@ -174,4 +188,42 @@ async fn produce(
         let _ = sender.try_send(Err(Status::unavailable("monitor agent is shutting down")));
     }
     info!(?reason, "watch ended");
+}
+
+/// Reads the server's metrics endpoint for each batch and logs a failure
+/// once per outage instead of once per batch.
+struct ServerMetricsReader {
+    endpoint: Endpoint,
+    failing: bool,
+}
+
+impl ServerMetricsReader {
+    fn new(endpoint: Endpoint) -> Self {
+        Self {
+            endpoint,
+            failing: false,
+        }
+    }
+
+    /// Adds the endpoint's samples, or the reason they are missing, to
+    /// `batch`. The read may take up to half an interval, so a slow
+    /// endpoint delays the next tick at most that much.
+    async fn read_into(&mut self, batch: &mut v1::SampleBatch, interval: Duration) {
+        match openmetrics::read(&self.endpoint, interval / 2).await {
+            Ok(metrics) => {
+                if self.failing {
+                    info!(url = %self.endpoint.uri, "server metrics readable again");
+                    self.failing = false;
+                }
+                batch.server_metrics = metrics;
+            }
+            Err(err) => {
+                if !self.failing {
+                    warn!(url = %self.endpoint.uri, %err, "failed to read server metrics; retrying every batch");
+                    self.failing = true;
+                }
+                batch.server_metrics_error = err;
+            }
+        }
+    }
 }

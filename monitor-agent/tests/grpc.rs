@@ -73,6 +73,7 @@ fn watch_request(processes: Vec<v1::ProcessSelector>, interval_ms: u32) -> v1::W
         protocol_version: xmppload_proto::PROTOCOL_VERSION,
         processes,
         interval_ms,
+        ..Default::default()
     }
 }
 
@@ -301,5 +302,57 @@ async fn token_guards_every_call() {
     let mut authorized = MonitorClient::with_interceptor(channel, AttachToken::new(Some(&token)));
     let response = authorized.hello(hello).await.unwrap().into_inner();
     assert_eq!(response.name, "test-monitor");
+    server.stop().await;
+}
+
+/// An unreachable metrics endpoint is reported in every batch while the
+/// process samples keep coming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_openmetrics_is_recorded() {
+    // A port that was free a moment ago; nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let server = Server::start().await;
+    let mut client = server.client().await;
+
+    let mut request = watch_request(vec![pid_selector("self", std::process::id())], 100);
+    request.openmetrics_url = format!("http://{closed}/metrics");
+    let mut stream = client.watch(request).await.unwrap().into_inner();
+    for _ in 0..3 {
+        let batch = timeout(Duration::from_secs(5), stream.message())
+            .await
+            .expect("a batch within 5 s")
+            .unwrap()
+            .expect("stream ended early");
+        assert!(
+            batch.server_metrics_error.contains("failed to connect"),
+            "error: {:?}",
+            batch.server_metrics_error
+        );
+        assert!(batch.server_metrics.is_empty());
+        assert_eq!(batch.processes.len(), 1);
+        assert_eq!(batch.processes[0].pid, std::process::id());
+    }
+    drop(stream);
+    server.stop().await;
+}
+
+/// A metrics URL the monitor cannot read is rejected before the watch starts.
+#[tokio::test]
+async fn watch_rejects_https_openmetrics() {
+    let server = Server::start().await;
+    let mut client = server.client().await;
+
+    let mut request = watch_request(vec![pid_selector("self", std::process::id())], 200);
+    request.openmetrics_url = "https://127.0.0.1:5281/metrics".to_owned();
+    let status = client.watch(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("openmetrics_url") && status.message().contains("http://"),
+        "{}",
+        status.message()
+    );
     server.stop().await;
 }

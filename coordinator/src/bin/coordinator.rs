@@ -1,5 +1,6 @@
 //! `coordinator`: runs a scenario against bot agents and a monitor agent.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -63,6 +64,11 @@ enum Command {
         /// PEM private key of --client-cert
         #[arg(long, value_name = "PATH", requires = "client_cert")]
         client_key: Option<PathBuf>,
+        /// Serve live Prometheus metrics at http://ADDRESS/metrics while the
+        /// run goes, for example 127.0.0.1:9464. A full socket address
+        /// (IP:PORT) is required [default: no metrics server]
+        #[arg(long, value_name = "IP:PORT")]
+        metrics_listen: Option<SocketAddr>,
     },
     /// Create a CA, a server certificate per agent host and the
     /// coordinator's client certificate, for TLS between them.
@@ -125,6 +131,7 @@ async fn main() -> ExitCode {
             ca,
             client_cert,
             client_key,
+            metrics_listen,
         } => {
             let token = match AuthToken::load(token_file.as_deref(), std::env::var_os(TOKEN_ENV)) {
                 Ok(token) => token,
@@ -158,6 +165,7 @@ async fn main() -> ExitCode {
                 overrides: Overrides { agents, monitor },
                 token,
                 tls,
+                metrics_listen,
             };
             match run(options, stop).await {
                 Ok(outcome) => {

@@ -19,6 +19,10 @@ pub struct RunInfo {
     /// Processes the monitor watches, by the label used in `monitor.csv`.
     pub monitored_processes: Vec<String>,
     pub monitor_interval_ms: u32,
+    /// Server metrics endpoint the monitor read into `server_metrics.csv`;
+    /// `None` when server metrics were not collected.
+    #[serde(default)]
+    pub server_metrics_url: Option<String>,
     pub agents: Vec<PeerInfo>,
     pub groups: Vec<GroupInfo>,
     /// Bot agents and the monitor lost and back during the run, in the
@@ -195,6 +199,7 @@ impl RunInfo {
             monitor: None,
             monitored_processes: Vec::new(),
             monitor_interval_ms: 100,
+            server_metrics_url: None,
             agents: Vec::new(),
             groups: Vec::new(),
             peer_events: Vec::new(),

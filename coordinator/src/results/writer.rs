@@ -97,6 +97,10 @@ pub const BOTS_HEADER: &[&str] = &[
 /// Column names of `latency.csv`.
 pub const LATENCY_HEADER: &[&str] = &["t_s", "agent", "group", "count", "histogram"];
 
+/// Column names of `server_metrics.csv`: one row per sample of the server's
+/// own metrics endpoint, labels as `name=value` joined by `;`.
+pub const SERVER_METRICS_HEADER: &[&str] = &["t_s", "metric", "labels", "value"];
+
 /// Column names of `phases.csv`.
 pub const PHASES_HEADER: &[&str] = &["group", "phase", "start_s", "end_s"];
 
@@ -107,6 +111,7 @@ pub struct ResultsDir {
     bots: CsvFile,
     latency: CsvFile,
     phases: CsvFile,
+    server_metrics: CsvFile,
 }
 
 impl ResultsDir {
@@ -141,6 +146,7 @@ impl ResultsDir {
             bots: CsvFile::create(dir.join("bots.csv"), BOTS_HEADER)?,
             latency: CsvFile::create(dir.join("latency.csv"), LATENCY_HEADER)?,
             phases: CsvFile::create(dir.join("phases.csv"), PHASES_HEADER)?,
+            server_metrics: CsvFile::create(dir.join("server_metrics.csv"), SERVER_METRICS_HEADER)?,
             dir,
         })
     }
@@ -202,6 +208,14 @@ impl ResultsDir {
         T: AsRef<[u8]>,
     {
         self.phases.append(record)
+    }
+
+    pub fn append_server_metric<I, T>(&self, record: I) -> Result<(), ResultsError>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<[u8]>,
+    {
+        self.server_metrics.append(record)
     }
 }
 

@@ -449,6 +449,7 @@ fn write_report(
         let histogram: Histogram<u64> = Deserializer::new()
             .deserialize(&mut report.latency_histogram.as_slice())
             .map_err(|err| ReportRowError::Histogram(format!("{err:?}")))?;
+        progress.metrics().record_latency(group, &histogram);
         if histogram.len() > 0 {
             results.append_latency([
                 t_s,

@@ -12,6 +12,7 @@ mod group;
 mod monitor;
 mod roster;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use xmppload_proto::auth::AuthToken;
 use xmppload_proto::tls::ClientTls;
 use xmppload_proto::unix_micros_now;
 
+use crate::metrics;
 use crate::peers::{self, PeerError};
 use crate::progress::Progress;
 use crate::report::{self, ReportError};
@@ -42,6 +44,9 @@ pub struct RunOptions {
     /// Trust root and client certificate for `https://` peers; `None`
     /// allows only `http://` peers.
     pub tls: Option<ClientTls>,
+    /// Address to serve Prometheus metrics on while the run goes; `None`
+    /// serves none.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +57,13 @@ pub enum RunError {
     Peer(#[from] PeerError),
     #[error(transparent)]
     Results(#[from] ResultsError),
+    #[error(
+        "cannot listen for metrics on {address}: {source}; pick a free address for --metrics-listen"
+    )]
+    MetricsListen {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("the run's data is in {dir}, but building its report failed: {source}")]
     Report { dir: PathBuf, source: ReportError },
 }
@@ -72,6 +84,15 @@ pub struct RunOutcome {
 pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutcome, RunError> {
     let scenario = Scenario::load(&options.scenario, &options.overrides)?;
     info!(scenario = %scenario.name, path = %scenario.path.display(), "scenario is valid");
+
+    let metrics_server = match options.metrics_listen {
+        Some(address) => Some(
+            metrics::bind(address)
+                .await
+                .map_err(|source| RunError::MetricsListen { address, source })?,
+        ),
+        None => None,
+    };
 
     // Reach every peer before creating the results folder, so a typo in an
     // address costs no folder number.
@@ -115,6 +136,10 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
             .flat_map(|spec| spec.processes.iter().map(|process| process.name.clone()))
             .collect(),
         monitor_interval_ms: scenario.monitor.as_ref().map_or(0, |spec| spec.interval_ms),
+        server_metrics_url: scenario
+            .monitor
+            .as_ref()
+            .and_then(|spec| spec.openmetrics_url.clone()),
         agents: agents.iter().map(|agent| agent.info.clone()).collect(),
         groups: Vec::new(),
         peer_events: Vec::new(),
@@ -125,6 +150,8 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
     let progress = Progress::default();
     let run_end = CancellationToken::new();
     let display = tokio::spawn(progress.clone().display(run_end.clone()));
+    let metrics_task = metrics_server
+        .map(|server| tokio::spawn(server.serve(progress.metrics().clone(), run_end.clone())));
     let monitor_task = match (monitor, &scenario.monitor) {
         (Some(peer), Some(spec)) => Some(tokio::spawn(monitor::stream(
             peer,
@@ -201,6 +228,9 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
         }
     }
     let _ = display.await;
+    if let Some(task) = metrics_task {
+        let _ = task.await;
+    }
 
     record.update(|run| {
         run.finished_unix_micros = Some(unix_micros_now());

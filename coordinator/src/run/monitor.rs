@@ -51,10 +51,13 @@ pub async fn stream(
         protocol_version: PROTOCOL_VERSION,
         processes: spec.processes.iter().map(selector).collect(),
         interval_ms: spec.interval_ms,
+        openmetrics_url: spec.openmetrics_url.clone().unwrap_or_default(),
+        openmetrics_names: spec.openmetrics_names.clone(),
     };
     // True from a loss until the first sample after it.
     let mut lost = false;
 
+    let mut server_warnings = ServerMetricsWarnings::default();
     while !run_end.is_cancelled() {
         let mut client = peer.client.clone();
         let response = tokio::select! {
@@ -77,6 +80,18 @@ pub async fn stream(
                                 record_return(&peer, &batch, &record, started);
                             }
                             write_batch(&peer, &batch, &results, started, &progress);
+                            if spec.openmetrics_url.is_some() {
+                                write_server_metrics(
+                                    &peer,
+                                    &batch,
+                                    &results,
+                                    started,
+                                    &mut server_warnings,
+                                );
+                            }
+                            progress
+                                .metrics()
+                                .record_batch(&batch, spec.openmetrics_url.is_some());
                         }
                         Ok(None) => {
                             warn!(monitor = %peer.info.name, "monitor ended its stream");
@@ -210,5 +225,53 @@ fn write_batch(
             warn!(monitor = %peer.info.name, %err, "cannot write a monitor row");
         }
         progress.update_cpu(&sample.name, sample.cpu_percent);
+    }
+}
+
+/// Counts batches without server metrics, so that the log gets one line
+/// when an outage starts and one with the missed batches when it ends.
+#[derive(Default)]
+struct ServerMetricsWarnings {
+    missed: u64,
+}
+
+fn write_server_metrics(
+    peer: &MonitorPeer,
+    batch: &SampleBatch,
+    results: &ResultsDir,
+    started: i64,
+    warnings: &mut ServerMetricsWarnings,
+) {
+    if !batch.server_metrics_error.is_empty() {
+        if warnings.missed == 0 {
+            warn!(monitor = %peer.info.name, err = %batch.server_metrics_error, "monitor failed to read the server's metrics");
+        }
+        warnings.missed += 1;
+        return;
+    }
+    if warnings.missed > 0 {
+        info!(monitor = %peer.info.name, missed_batches = warnings.missed, "server metrics readable again");
+        warnings.missed = 0;
+    }
+
+    let t_s = format!(
+        "{:.3}",
+        seconds_since(started, peer.clock.to_local(batch.unix_micros))
+    );
+    for metric in &batch.server_metrics {
+        let labels: Vec<String> = metric
+            .labels
+            .iter()
+            .map(|label| format!("{}={}", label.name, label.value))
+            .collect();
+        let row = [
+            t_s.clone(),
+            metric.name.clone(),
+            labels.join(";"),
+            metric.value.to_string(),
+        ];
+        if let Err(err) = results.append_server_metric(row) {
+            warn!(monitor = %peer.info.name, %err, "failed to write a server metrics row");
+        }
     }
 }

@@ -59,6 +59,11 @@ pub struct MonitorSpec {
     pub address: String,
     pub interval_ms: u32,
     pub processes: Vec<ProcessSpec>,
+    /// `http://` URL of the server's OpenMetrics endpoint, read by the
+    /// monitor with every batch.
+    pub openmetrics_url: Option<String>,
+    /// Sample names to keep from that endpoint; empty keeps every gauge.
+    pub openmetrics_names: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -32,6 +32,9 @@ pub struct RawServer {
 pub struct RawMonitor {
     pub address: Spanned<String>,
     pub interval_ms: Option<Spanned<u32>>,
+    pub openmetrics_url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub openmetrics_names: Vec<String>,
     #[serde(default)]
     pub process: Vec<Spanned<RawProcess>>,
 }

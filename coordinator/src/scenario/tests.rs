@@ -155,6 +155,27 @@ fn invalid_values_name_line_and_field() {
             "field `monitor.process[0]`: needs exactly one of",
         ),
         (
+            VALID.replace(
+                "[monitor]",
+                "[monitor]\nopenmetrics_url = \"https://127.0.0.1:5281/metrics\"",
+            ),
+            "test.toml:11: field `monitor.openmetrics_url`: `https://127.0.0.1:5281/metrics` is not an http:// URL",
+        ),
+        (
+            VALID.replace(
+                "[monitor]",
+                "[monitor]\nopenmetrics_url = \"http://127.0.0.1:99999/metrics\"",
+            ),
+            "test.toml:11: field `monitor.openmetrics_url`",
+        ),
+        (
+            VALID.replace(
+                "[monitor]",
+                "[monitor]\nopenmetrics_names = [\"prosody_mod_c2s__connections\"]",
+            ),
+            "field `monitor.openmetrics_names`: is set without monitor.openmetrics_url",
+        ),
+        (
             VALID.replace("[monitor]", "[monitor]\ninterval_ms = 50"),
             "field `monitor.interval_ms`: 50 ms is below the minimum of 100 ms",
         ),

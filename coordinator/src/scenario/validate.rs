@@ -256,11 +256,48 @@ fn monitor(
         processes.push(process_spec(cx, index, process)?);
     }
 
+    let openmetrics_url = raw
+        .openmetrics_url
+        .map(|url| openmetrics_url(cx, url))
+        .transpose()?;
+    if openmetrics_url.is_none() && !raw.openmetrics_names.is_empty() {
+        return Err(cx.invalid(
+            section_span,
+            "monitor.openmetrics_names",
+            "is set without monitor.openmetrics_url; add the URL or remove the names",
+        ));
+    }
+
     Ok(Some(MonitorSpec {
         address,
         interval_ms,
         processes,
+        openmetrics_url,
+        openmetrics_names: raw.openmetrics_names,
     }))
+}
+
+/// Checks the shape `http://HOST[:PORT]/PATH`; the monitor reads the
+/// endpoint on the server's own host, so TLS is not supported.
+fn openmetrics_url(cx: &Context, value: Spanned<String>) -> Result<String, ScenarioError> {
+    let span = value.span();
+    let url = value.into_inner();
+    let host_and_path = url.strip_prefix("http://").unwrap_or_default();
+    let host = host_and_path.split('/').next().unwrap_or_default();
+    let port_valid = match host.rsplit_once(':') {
+        Some((_, port)) if !host.ends_with(']') => port.parse::<u16>().is_ok_and(|port| port > 0),
+        _ => true,
+    };
+    if host.is_empty() || !port_valid || url.chars().any(char::is_whitespace) {
+        return Err(cx.invalid(
+            span,
+            "monitor.openmetrics_url",
+            format!(
+                "`{url}` is not an http:// URL; use for example \"http://127.0.0.1:5280/metrics\" (Prosody's mod_http_openmetrics)"
+            ),
+        ));
+    }
+    Ok(url)
 }
 
 fn process_spec(

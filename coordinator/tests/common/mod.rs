@@ -1,5 +1,5 @@
-//! Helpers shared by the fault tests: in-process peers, a scenario of
-//! WebSocket groups, readers for the results files and a bounded run.
+//! Helpers shared by the end-to-end run tests: in-process peers, a scenario
+//! of WebSocket groups, readers for the results files and a bounded run.
 
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]

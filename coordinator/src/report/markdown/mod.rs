@@ -92,6 +92,15 @@ fn render_header(out: &mut String, data: &RunData, summary: &RunSummary) {
         run.monitor_interval_ms,
         cell(&processes)
     );
+    // Statistics cost the server CPU, so a reader comparing CPU must know.
+    let server_metrics = match &run.server_metrics_url {
+        Some(url) => format!(
+            "collected from `{}` (statistics on: they cost server CPU)",
+            cell(url)
+        ),
+        None => "not collected".to_owned(),
+    };
+    let _ = writeln!(out, "| server metrics | {server_metrics} |");
     if !data.missing_files.is_empty() {
         let _ = writeln!(
             out,
