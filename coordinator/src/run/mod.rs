@@ -8,6 +8,7 @@
 
 mod group;
 mod monitor;
+pub mod placement;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub enum RunError {
     Peer(#[from] PeerError),
     #[error(transparent)]
     Results(#[from] ResultsError),
+    #[error(transparent)]
+    Placement(#[from] placement::PlacementError),
     #[error("the run's data is in {dir}, but building its report failed: {source}")]
     Report { dir: PathBuf, source: ReportError },
 }
@@ -90,6 +93,22 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
         );
     }
 
+    // Place every group before the results folder exists, so that a group
+    // that cannot fit stops the run before any bot starts.
+    let agent_infos: Vec<_> = agents.iter().map(|agent| agent.info.clone()).collect();
+    let placements = scenario
+        .groups()
+        .map(|spec| {
+            placement::place(
+                &spec.name,
+                spec.bots,
+                &agent_infos,
+                scenario.agent_weights.as_deref(),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    print_placements(scenario.groups().zip(&placements), &agent_infos);
+
     let results = Arc::new(ResultsDir::create_next(&options.results_root)?);
     results.write_file("scenario.toml", scenario.source.as_bytes())?;
     info!(dir = %results.path().display(), "writing results");
@@ -130,6 +149,7 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
 
     let mut stopped_early = false;
     let mut problems = Vec::new();
+    let mut group_placements = placements.iter();
     for (index, step) in scenario.timeline.iter().enumerate() {
         if stop.is_cancelled() {
             stopped_early = true;
@@ -146,10 +166,16 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
             }
             Step::Group(spec) => {
                 progress.set_phase(format!("group {}", spec.name));
+                // One placement per group, made from the same timeline above.
+                let Some(shares) = group_placements.next() else {
+                    warn!(group = %spec.name, "no placement for the group; skipping it");
+                    continue;
+                };
                 let outcome = group::run(
                     spec,
                     &scenario.server,
                     &agents,
+                    shares,
                     &results,
                     started,
                     &progress,
@@ -205,6 +231,29 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
         stopped_early,
         problems,
     })
+}
+
+/// Prints each group's placement (agent, bots, share, limiting resource)
+/// to stdout before the run starts, and logs it.
+fn print_placements<'a>(
+    groups: impl Iterator<Item = (&'a GroupSpec, &'a Vec<placement::Share>)>,
+    agents: &[crate::results::run_info::PeerInfo],
+) {
+    println!("placement:");
+    println!("  {:<16} {:<20} {:>8} {:>7}  limit", "group", "agent", "bots", "share");
+    for (spec, shares) in groups {
+        for (agent, share) in agents.iter().zip(shares) {
+            println!(
+                "  {:<16} {:<20} {:>8} {:>6.1}%  {}",
+                spec.name,
+                agent.name,
+                share.bots,
+                share.fraction * 100.0,
+                share.limit
+            );
+            info!(group = %spec.name, agent = %agent.name, bots = share.bots, share = share.fraction, limit = share.limit, "placement");
+        }
+    }
 }
 
 /// Lists what went wrong in a group in one line each: failed bots and
