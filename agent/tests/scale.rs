@@ -101,7 +101,10 @@ async fn hello_reports_capacity() {
     assert_eq!(hello.fd_limit, 5000);
     assert_eq!(hello.ports_per_destination, 1000);
     assert_eq!(hello.source_addresses, ["127.0.0.2", "127.0.0.3"]);
-    assert_eq!(hello.max_bots, xmppload_agent::policy::limits::DEFAULT_MAX_BOTS);
+    assert_eq!(
+        hello.max_bots,
+        xmppload_agent::policy::limits::DEFAULT_MAX_BOTS
+    );
     assert_eq!(hello.reserved_descriptors, 64);
 }
 
@@ -123,7 +126,10 @@ async fn slice_over_capacity_rejected() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status}");
-    assert!(status.message().contains("need 68 open descriptors"), "{status}");
+    assert!(
+        status.message().contains("need 68 open descriptors"),
+        "{status}"
+    );
     assert!(status.message().contains("soft limit is 67"), "{status}");
 
     let mut tight_ports = start_agent_with(AgentConfig {
@@ -141,11 +147,19 @@ async fn slice_over_capacity_rejected() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status}");
-    assert!(status.message().contains("need 3 local ports per source address"), "{status}");
+    assert!(
+        status
+            .message()
+            .contains("need 3 local ports per source address"),
+        "{status}"
+    );
     assert!(status.message().contains("only 2 ports"), "{status}");
 
     // A rejection gives the reserved places back: 4 bots fit the port limit.
-    let fitting = tight_ports.client.run_group(offline_request("fits", 4)).await;
+    let fitting = tight_ports
+        .client
+        .run_group(offline_request("fits", 4))
+        .await;
     assert!(fitting.is_ok(), "{:?}", fitting.err());
 }
 
@@ -188,7 +202,11 @@ async fn bots_bind_source_addresses() {
         .and_then(|(_, rest)| rest.split('/').next()?.parse().ok())
         .unwrap();
     let cases = [
-        ("c2s", c2s_request(&prosody, "bound-c2s", "bound", 4), prosody.c2s_addr().port()),
+        (
+            "c2s",
+            c2s_request(&prosody, "bound-c2s", "bound", 4),
+            prosody.c2s_addr().port(),
+        ),
         (
             "websocket",
             websocket_request(&prosody, "bound-ws", "bound", 4),
@@ -213,15 +231,25 @@ async fn bots_bind_source_addresses() {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let addresses = local_addresses_towards(port);
             if addresses.len() == 4 {
-                seen = addresses.into_iter().fold(HashMap::new(), |mut counts, ip| {
-                    *counts.entry(ip).or_default() += 1;
-                    counts
-                });
+                seen = addresses
+                    .into_iter()
+                    .fold(HashMap::new(), |mut counts, ip| {
+                        *counts.entry(ip).or_default() += 1;
+                        counts
+                    });
                 break;
             }
         }
-        assert_eq!(seen.get(&sources[0]), Some(&2), "{name}: sockets from 127.0.0.2: {seen:?}");
-        assert_eq!(seen.get(&sources[1]), Some(&2), "{name}: sockets from 127.0.0.3: {seen:?}");
+        assert_eq!(
+            seen.get(&sources[0]),
+            Some(&2),
+            "{name}: sockets from 127.0.0.2: {seen:?}"
+        );
+        assert_eq!(
+            seen.get(&sources[1]),
+            Some(&2),
+            "{name}: sockets from 127.0.0.3: {seen:?}"
+        );
 
         let reports = run.await.unwrap();
         let counters = reports.last().unwrap().counters.clone().unwrap();

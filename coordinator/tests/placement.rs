@@ -120,7 +120,10 @@ async fn weights_set_bots_per_agent() {
 
     let outcome = tokio::time::timeout(
         RUN_BOUND,
-        run(options(work.path(), &scenario(&prosody, &agents, 8)), CancellationToken::new()),
+        run(
+            options(work.path(), &scenario(&prosody, &agents, 8)),
+            CancellationToken::new(),
+        ),
     )
     .await
     .expect("run ends within its bound")
@@ -154,7 +157,10 @@ async fn capacity_caps_and_rejects() {
 
     let outcome = tokio::time::timeout(
         RUN_BOUND,
-        run(options(work.path(), &scenario(&prosody, &agents, 8)), CancellationToken::new()),
+        run(
+            options(work.path(), &scenario(&prosody, &agents, 8)),
+            CancellationToken::new(),
+        ),
     )
     .await
     .expect("run ends within its bound")
@@ -177,7 +183,10 @@ async fn capacity_caps_and_rejects() {
     let rejected_root = tempfile::tempdir().unwrap();
     let result = tokio::time::timeout(
         RUN_BOUND,
-        run(options(rejected_root.path(), &scenario(&prosody, &agents, 7)), CancellationToken::new()),
+        run(
+            options(rejected_root.path(), &scenario(&prosody, &agents, 7)),
+            CancellationToken::new(),
+        ),
     )
     .await
     .expect("run ends within its bound");
@@ -186,7 +195,10 @@ async fn capacity_caps_and_rejects() {
         panic!("expected a placement error, got {result:?}");
     };
     let message = err.to_string();
-    assert!(message.contains("group placed: 7 bots do not fit"), "{message}");
+    assert!(
+        message.contains("group placed: 7 bots do not fit"),
+        "{message}"
+    );
     assert!(message.contains("can hold 6 together"), "{message}");
     assert!(message.contains("small: 3 (descriptors)"), "{message}");
     assert!(

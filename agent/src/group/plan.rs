@@ -286,9 +286,7 @@ fn room_map(request: &RunGroupRequest, base: &str) -> Result<RoomMap, Status> {
         return Err(invalid(
             "rooms_per_bot",
             &request.rooms_per_bot,
-            &format!(
-                "set at most `rooms` ({rooms}) and at most {MAX_ROOMS_PER_BOT} rooms per bot"
-            ),
+            &format!("set at most `rooms` ({rooms}) and at most {MAX_ROOMS_PER_BOT} rooms per bot"),
         ));
     }
     let distribution = match ProtoRoomDistribution::try_from(request.room_distribution) {

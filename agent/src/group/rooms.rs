@@ -1,10 +1,10 @@
-//! Which MUC rooms each bot of a group joins.
+//! Assignment of a group's MUC rooms to its bots.
 //!
 //! The mapping depends only on the bot's global index and the group's room
 //! settings, so every agent computes the same rooms for the same bot, and a
 //! group split over several agents fills its rooms as one group would.
 
-/// How bots are spread over the rooms of a group.
+/// Rule that spreads bots over the rooms of a group.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RoomDistribution {
     /// Bot i's first room is i mod rooms, so room sizes differ by at most one.
@@ -183,7 +183,10 @@ mod tests {
         let map = RoomMap::new("r@m", 7, 1, RoomDistribution::Uniform);
         let sizes = sizes(&map, 100);
         assert_eq!(sizes.iter().sum::<usize>(), 100);
-        assert!(sizes.iter().all(|&size| size == 14 || size == 15), "{sizes:?}");
+        assert!(
+            sizes.iter().all(|&size| size == 14 || size == 15),
+            "{sizes:?}"
+        );
     }
 
     /// Bots in several rooms get distinct rooms, and every room is filled evenly.
@@ -206,7 +209,8 @@ mod tests {
         let share9 = sizes[9] as f64 / f64::from(bots);
         assert!((share0 - 0.3414).abs() < 0.02, "room 0 share {share0}");
         assert!((share9 - 0.0341).abs() < 0.01, "room 9 share {share9}");
-        assert!(sizes[0] > sizes[1] && sizes[1] > sizes[4], "{sizes:?}");
+        assert!(sizes[0] > sizes[1], "{sizes:?}");
+        assert!(sizes[1] > sizes[4], "{sizes:?}");
     }
 
     /// Zipf bots in several rooms get distinct rooms, even when all rooms are asked.

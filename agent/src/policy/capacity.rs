@@ -1,4 +1,4 @@
-//! What the agent's host can hold: open descriptors and local ports.
+//! Capacity of the agent's host: open descriptors and local ports.
 //!
 //! Every bot keeps one socket, so a slice that does not fit under the
 //! open-file soft limit, or needs more local ports than one source address
@@ -26,7 +26,7 @@ pub struct HostCapacity {
 }
 
 impl Default for HostCapacity {
-    /// The limits of this process and host, without source addresses.
+    /// Reads the limits of this process and host, without source addresses.
     fn default() -> Self {
         HostCapacity {
             fd_limit: crate::host::fd_soft_limit(),
@@ -85,6 +85,10 @@ impl HostCapacity {
             let sources = self.source_addresses.len().max(1) as u64;
             // Bots take the source addresses in turn, so the busiest address
             // carries the rounded-up share.
+            // NOTE: this assumes every bot connects to one server address and
+            // that no other process on the host uses the same address pairs;
+            // two agents on one host with the same source address share one
+            // port range, which this check cannot see.
             let per_source = u64::from(total).div_ceil(sources);
             if per_source > ports {
                 return Err(Status::resource_exhausted(format!(
@@ -121,8 +125,16 @@ mod tests {
         assert!(host.check(36, 36).is_ok());
         let status = host.check(37, 37).unwrap_err();
         assert_eq!(status.code(), tonic::Code::ResourceExhausted);
-        assert!(status.message().contains("need 101 open descriptors"), "{}", status.message());
-        assert!(status.message().contains("soft limit is 100"), "{}", status.message());
+        assert!(
+            status.message().contains("need 101 open descriptors"),
+            "{}",
+            status.message()
+        );
+        assert!(
+            status.message().contains("soft limit is 100"),
+            "{}",
+            status.message()
+        );
     }
 
     /// Ports are counted per source address, rounded up.
@@ -131,16 +143,32 @@ mod tests {
         let host = capacity(1_000_000, 10, 2);
         assert!(host.check(20, 20).is_ok());
         let status = host.check(21, 21).unwrap_err();
-        assert!(status.message().contains("need 11 local ports per source address"), "{}", status.message());
-        assert!(status.message().contains("only 10 ports"), "{}", status.message());
+        assert!(
+            status
+                .message()
+                .contains("need 11 local ports per source address"),
+            "{}",
+            status.message()
+        );
+        assert!(
+            status.message().contains("only 10 ports"),
+            "{}",
+            status.message()
+        );
         assert_eq!(capacity(1_000_000, 10, 0).max_bots(), Some((10, "ports")));
     }
 
     /// The maximum is the smaller of the two limits.
     #[test]
     fn max_bots_names_binding_limit() {
-        assert_eq!(capacity(1064, 28_232, 0).max_bots(), Some((1000, "descriptors")));
-        assert_eq!(capacity(100_064, 28_232, 2).max_bots(), Some((56_464, "ports")));
+        assert_eq!(
+            capacity(1064, 28_232, 0).max_bots(),
+            Some((1000, "descriptors"))
+        );
+        assert_eq!(
+            capacity(100_064, 28_232, 2).max_bots(),
+            Some((56_464, "ports"))
+        );
         let unknown = HostCapacity {
             fd_limit: None,
             ports_per_destination: None,

@@ -2,9 +2,9 @@
 //! local address.
 //!
 //! Binding before connecting lets one agent spread its connections over
-//! several source addresses: Linux allows one connection per local port for
-//! each source/destination address pair, so a single source address caps an
-//! agent at the size of the ephemeral port range per server address.
+//! several source addresses. Linux allows one connection per local port for
+//! each source/destination address pair. A single source address therefore
+//! caps an agent at the size of the ephemeral port range per server address.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -14,7 +14,11 @@ use crate::error::BotError;
 
 /// Connects to `host:port`, from `source` when given, with Nagle's
 /// algorithm off because stanzas are small and latency is what bots measure.
-pub async fn open_tcp(host: &str, port: u16, source: Option<IpAddr>) -> Result<TcpStream, BotError> {
+pub async fn open_tcp(
+    host: &str,
+    port: u16,
+    source: Option<IpAddr>,
+) -> Result<TcpStream, BotError> {
     let refused = |err: std::io::Error| {
         if err.kind() == std::io::ErrorKind::ConnectionRefused {
             BotError::Refused {

@@ -129,9 +129,9 @@ pub struct Placement {
     /// Fraction of the group's bots, from 0 to 1.
     #[serde(default)]
     pub share: f64,
-    /// What set this agent's count: `weight` (the scenario's weights),
-    /// `cores` (split by cores), or the capacity that capped it:
-    /// `max-bots`, `descriptors` or `ports`. Empty in older folders.
+    /// Rule that set this agent's count: `weight` (the scenario's
+    /// weights), `cores` (split by cores), or the capacity that capped it
+    /// (`max-bots`, `descriptors` or `ports`). Empty in older folders.
     #[serde(default)]
     pub limit: String,
 }

@@ -240,7 +240,10 @@ fn print_placements<'a>(
     agents: &[crate::results::run_info::PeerInfo],
 ) {
     println!("placement:");
-    println!("  {:<16} {:<20} {:>8} {:>7}  limit", "group", "agent", "bots", "share");
+    println!(
+        "  {:<16} {:<20} {:>8} {:>7}  limit",
+        "group", "agent", "bots", "share"
+    );
     for (spec, shares) in groups {
         for (agent, share) in agents.iter().zip(shares) {
             println!(

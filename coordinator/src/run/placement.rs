@@ -88,7 +88,10 @@ pub fn split(
     capacities: &[AgentCapacity],
     weight_label: &'static str,
 ) -> Option<Vec<Share>> {
-    let total_capacity: u64 = capacities.iter().map(|c| c.bots).fold(0, u64::saturating_add);
+    let total_capacity: u64 = capacities
+        .iter()
+        .map(|c| c.bots)
+        .fold(0, u64::saturating_add);
     if total_capacity < u64::from(bots) {
         return None;
     }
@@ -96,8 +99,8 @@ pub fn split(
     let mut capped = vec![false; weights.len()];
     let mut remaining = u64::from(bots);
 
-    // Water filling: give each open agent its weighted part of what is
-    // left; an agent whose part reaches its capacity is filled and closed,
+    // Water filling: each open agent gets its weighted part of what is
+    // left. An agent whose part reaches its capacity is filled and closed,
     // and the rest is split again. Each pass closes an agent or ends.
     for _ in 0..=weights.len() {
         let open: Vec<usize> = (0..weights.len())
@@ -114,7 +117,10 @@ pub fn split(
             }
         }
         if closed_any {
-            let given: u64 = (0..weights.len()).filter(|&i| capped[i]).map(|i| counts[i]).sum();
+            let given: u64 = (0..weights.len())
+                .filter(|&i| capped[i])
+                .map(|i| counts[i])
+                .sum();
             remaining = u64::from(bots) - given.min(u64::from(bots));
             continue;
         }
@@ -154,7 +160,11 @@ pub fn split(
                 } else {
                     count as f64 / f64::from(bots)
                 },
-                limit: if capped { capacity.resource } else { weight_label },
+                limit: if capped {
+                    capacity.resource
+                } else {
+                    weight_label
+                },
             })
             .collect(),
     )
@@ -194,18 +204,26 @@ pub fn place(
     let (weights, label) = match weights {
         Some(weights) => (weights.to_vec(), "weight"),
         None => (
-            agents.iter().map(|agent| f64::from(agent.cores.max(1))).collect(),
+            agents
+                .iter()
+                .map(|agent| f64::from(agent.cores.max(1)))
+                .collect(),
             "cores",
         ),
     };
     split(bots, &weights, &capacities, label).ok_or_else(|| PlacementError::DoesNotFit {
         group: group.to_string(),
         bots,
-        capacity: capacities.iter().map(|c| c.bots).fold(0, u64::saturating_add),
+        capacity: capacities
+            .iter()
+            .map(|c| c.bots)
+            .fold(0, u64::saturating_add),
         details: agents
             .iter()
             .zip(&capacities)
-            .map(|(agent, capacity)| format!("{}: {} ({})", agent.name, capacity.bots, capacity.resource))
+            .map(|(agent, capacity)| {
+                format!("{}: {} ({})", agent.name, capacity.bots, capacity.resource)
+            })
             .collect::<Vec<_>>()
             .join(", "),
     })
@@ -215,7 +233,11 @@ pub fn place(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Indices {
     /// `offset + k * stride` for k < count.
-    Progression { offset: u32, stride: u32, count: u32 },
+    Progression {
+        offset: u32,
+        stride: u32,
+        count: u32,
+    },
     /// Any other set, listed.
     List(Vec<u32>),
 }
@@ -234,12 +256,17 @@ impl Indices {
 /// counts give plain round robin, which is sent as a progression.
 pub fn deal(counts: &[u32]) -> Vec<Indices> {
     let total: u64 = counts.iter().map(|&c| u64::from(c)).sum();
-    let mut dealt: Vec<Vec<u32>> = counts.iter().map(|&c| Vec::with_capacity(c as usize)).collect();
+    let mut dealt: Vec<Vec<u32>> = counts
+        .iter()
+        .map(|&c| Vec::with_capacity(c as usize))
+        .collect();
     for index in 0..total {
-        // Quota of agent a after index + 1 bots is counts[a] * (index + 1) / total;
-        // compare lags scaled by total to stay in integers.
+        // The quota of agent a after index + 1 bots is
+        // counts[a] * (index + 1) / total. Lags are compared multiplied by
+        // total, so the arithmetic stays in integers.
         let behind = |a: usize| {
-            i128::from(counts[a]) * i128::from(index + 1) - dealt[a].len() as i128 * i128::from(total)
+            i128::from(counts[a]) * i128::from(index + 1)
+                - dealt[a].len() as i128 * i128::from(total)
         };
         let chosen = (0..counts.len())
             .filter(|&a| (dealt[a].len() as u32) < counts[a])
@@ -314,7 +341,11 @@ mod tests {
         assert_eq!(bots(&shares), [750, 250]);
         for bots_total in [1, 7, 99, 10_001] {
             let shares = split(bots_total, &[1.0, 2.0, 4.0], &unlimited(3), "weight").unwrap();
-            assert_eq!(shares.iter().map(|s| s.bots).sum::<u32>(), bots_total, "{bots_total}");
+            assert_eq!(
+                shares.iter().map(|s| s.bots).sum::<u32>(),
+                bots_total,
+                "{bots_total}"
+            );
         }
         let thirds = split(100, &[1.0, 1.0, 1.0], &unlimited(3), "weight").unwrap();
         assert_eq!(bots(&thirds), [34, 33, 33]);
@@ -382,7 +413,10 @@ mod tests {
             },
         ];
         assert!(split(10, &[1.0, 1.0], &capacities, "cores").is_none());
-        assert_eq!(bots(&split(9, &[1.0, 1.0], &capacities, "cores").unwrap()), [5, 4]);
+        assert_eq!(
+            bots(&split(9, &[1.0, 1.0], &capacities, "cores").unwrap()),
+            [5, 4]
+        );
     }
 
     /// Capacity comes from the smallest reported limit, counting running bots.

@@ -98,12 +98,14 @@ impl Transport {
     }
 }
 
-/// How a group's bots are spread over its rooms.
+/// Rule that spreads a group's bots over its rooms.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RoomDistribution {
     Uniform,
     /// Room r gets weight 1 / (r + 1)^exponent.
-    Zipf { exponent: f64 },
+    Zipf {
+        exponent: f64,
+    },
 }
 
 impl RoomDistribution {

@@ -277,7 +277,10 @@ fn rooms_and_weights_resolve() {
     let group = scenario.groups().next().unwrap();
     assert_eq!(group.rooms, 50);
     assert_eq!(group.rooms_per_bot, 2);
-    assert_eq!(group.room_distribution, RoomDistribution::Zipf { exponent: 1.0 });
+    assert_eq!(
+        group.room_distribution,
+        RoomDistribution::Zipf { exponent: 1.0 }
+    );
 
     let plain = parse(VALID).unwrap();
     assert_eq!(plain.agent_weights, None);

@@ -22,11 +22,11 @@ const MIN_BODY_BYTES: u32 = 48;
 const MAX_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 /// Prosody's default stanza size limit is 256 KiB; stay well below it.
 const MAX_BODY_BYTES: u32 = 64 * 1024;
-/// Most rooms in one group; the agents reject more.
+/// Maximum rooms in one group; the agents reject more.
 const MAX_ROOMS: u32 = 100_000;
-/// Most rooms one bot joins; the agents reject more.
+/// Maximum rooms one bot joins; the agents reject more.
 const MAX_ROOMS_PER_BOT: u32 = 100;
-/// Largest Zipf exponent; the agents reject larger ones.
+/// Maximum Zipf exponent; the agents reject larger ones.
 const MAX_ZIPF_EXPONENT: f64 = 10.0;
 
 #[derive(Debug, thiserror::Error)]
@@ -614,11 +614,7 @@ fn group_settings(
         }
     }
     let rooms_per_bot = rooms_per_bot.map_or(1, Spanned::into_inner);
-    let room_distribution = room_distribution(
-        cx,
-        pick!(room_distribution),
-        pick!(zipf_exponent),
-    )?;
+    let room_distribution = room_distribution(cx, pick!(room_distribution), pick!(zipf_exponent))?;
 
     let group = GroupSpec {
         name,
