@@ -257,3 +257,99 @@ async fn bots_bind_source_addresses() {
         assert_eq!(counters.errors, vec![], "{name}: no errors");
     }
 }
+
+/// A listed slice's connect rate is the group's rate times its share of the indices.
+#[tokio::test]
+async fn index_list_share_sets_rate() {
+    let mut agent = start_agent_with(AgentConfig {
+        limits: xmppload_agent::policy::Limits {
+            max_connect_rate: 10.0,
+            ..xmppload_agent::policy::Limits::default()
+        },
+        ..AgentConfig::default()
+    })
+    .await;
+
+    // Four of the ten indices 0..=9 at 20/s make 8 bots/s on this agent.
+    let sparse = RunGroupRequest {
+        join_rate: 20.0,
+        indices: vec![0, 3, 6, 9],
+        ..offline_request("sparse", 4)
+    };
+    let reports = run_group(&mut agent.client, sparse).await;
+    assert!(reports.last().unwrap().done, "sparse slice ran to its end");
+
+    // Four consecutive indices make the whole 20 bots/s.
+    let dense = RunGroupRequest {
+        join_rate: 20.0,
+        indices: vec![0, 1, 2, 3],
+        ..offline_request("dense", 4)
+    };
+    let status = agent.client.run_group(dense).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status}");
+    assert!(status.message().contains("20.0 bots/s"), "{status}");
+
+    // The list must have one index per bot, each once.
+    let short = RunGroupRequest {
+        indices: vec![0, 1],
+        ..offline_request("short", 3)
+    };
+    let status = agent.client.run_group(short).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status}");
+    assert!(status.message().contains("invalid `indices` 2"), "{status}");
+    let repeated = RunGroupRequest {
+        indices: vec![0, 1, 1],
+        ..offline_request("repeated", 3)
+    };
+    let status = agent.client.run_group(repeated).await.unwrap_err();
+    assert!(
+        status.message().contains("each global index once"),
+        "{status}"
+    );
+}
+
+/// Bad room fields are rejected with the field and the fix.
+#[tokio::test]
+async fn bad_room_fields_rejected() {
+    let mut agent = start_agent().await;
+    let cases = [
+        (
+            RunGroupRequest {
+                rooms: 2,
+                rooms_per_bot: 3,
+                ..offline_request("perbot", 1)
+            },
+            "invalid `rooms_per_bot` 3",
+        ),
+        (
+            RunGroupRequest {
+                rooms: 200_000,
+                ..offline_request("many", 1)
+            },
+            "invalid `rooms` 200000",
+        ),
+        (
+            RunGroupRequest {
+                room_distribution: RoomDistribution::Zipf as i32,
+                zipf_exponent: 0.0,
+                ..offline_request("flat", 1)
+            },
+            "invalid `zipf_exponent` 0.0",
+        ),
+        (
+            RunGroupRequest {
+                room_distribution: 9,
+                ..offline_request("unknown", 1)
+            },
+            "invalid `room_distribution` 9",
+        ),
+    ];
+    for (request, expected) in cases {
+        let status = agent.client.run_group(request).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status}");
+        assert!(
+            status.message().contains(expected),
+            "expected `{expected}` in {status}"
+        );
+    }
+}

@@ -247,6 +247,20 @@ impl GroupPlan {
         self.index_offset + k * self.index_stride
     }
 
+    /// Fraction of the group's arrivals that this slice starts: 1 / stride
+    /// for a progression, and the slice's density over the range of its
+    /// indices for a list.
+    pub fn arrival_share(&self) -> f64 {
+        match &self.indices {
+            Some(indices) => {
+                let first = indices.iter().copied().min().unwrap_or(0);
+                let last = indices.iter().copied().max().unwrap_or(0);
+                f64::from(self.count) / (f64::from(last - first) + 1.0)
+            }
+            None => 1.0 / f64::from(self.index_stride),
+        }
+    }
+
     /// Local address the k-th bot of the slice binds to, round robin over
     /// the agent's source addresses, or `None` to let the kernel choose.
     pub fn source_address(&self, k: u32) -> Option<IpAddr> {
