@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use xmppload_agent::AgentConfig;
 use xmppload_agent::policy::HostCapacity;
 use xmppload_agent::testing::{Prosody, ProsodyOptions};
-use xmppload_coordinator::run::{RunError, RunOptions, run};
+use xmppload_coordinator::run::{RunError, RunOptions, RunOutcome, run};
 use xmppload_coordinator::scenario::Overrides;
 
 /// Bound on one short run in these tests.
@@ -76,6 +76,16 @@ fn options(work: &Path, text: &str) -> RunOptions {
     }
 }
 
+/// Runs the scenario `text` with results under `work`, within [`RUN_BOUND`].
+async fn run_bounded(work: &Path, text: &str) -> Result<RunOutcome, RunError> {
+    tokio::time::timeout(
+        RUN_BOUND,
+        run(options(work, text), CancellationToken::new()),
+    )
+    .await
+    .expect("run ends within its bound")
+}
+
 /// Final `joined_total` of each agent in `bots.csv`.
 fn joined_per_agent(dir: &Path) -> HashMap<String, u64> {
     let mut reader = csv::Reader::from_path(dir.join("bots.csv")).unwrap();
@@ -118,16 +128,9 @@ async fn weights_set_bots_per_agent() {
     let work = tempfile::tempdir().unwrap();
     let agents = format!("addresses = [\"{heavy}\", \"{light}\"]\nweights = [3.0, 1.0]");
 
-    let outcome = tokio::time::timeout(
-        RUN_BOUND,
-        run(
-            options(work.path(), &scenario(&prosody, &agents, 8)),
-            CancellationToken::new(),
-        ),
-    )
-    .await
-    .expect("run ends within its bound")
-    .expect("run succeeds");
+    let outcome = run_bounded(work.path(), &scenario(&prosody, &agents, 8))
+        .await
+        .expect("run succeeds");
     stop.cancel();
 
     assert!(outcome.problems.is_empty(), "{:?}", outcome.problems);
@@ -155,16 +158,9 @@ async fn capacity_caps_and_rejects() {
     let work = tempfile::tempdir().unwrap();
     let agents = format!("addresses = [\"{small}\", \"{large}\"]");
 
-    let outcome = tokio::time::timeout(
-        RUN_BOUND,
-        run(
-            options(work.path(), &scenario(&prosody, &agents, 8)),
-            CancellationToken::new(),
-        ),
-    )
-    .await
-    .expect("run ends within its bound")
-    .expect("run succeeds");
+    let outcome = run_bounded(work.path(), &scenario(&prosody, &agents, 8))
+        .await
+        .expect("run succeeds");
     assert!(outcome.problems.is_empty(), "{:?}", outcome.problems);
     assert_eq!(
         placement_of(&outcome.dir),
@@ -181,15 +177,7 @@ async fn capacity_caps_and_rejects() {
     let other_small = start_agent("small2", Some(67), &stop).await;
     let agents = format!("addresses = [\"{small}\", \"{other_small}\"]");
     let rejected_root = tempfile::tempdir().unwrap();
-    let result = tokio::time::timeout(
-        RUN_BOUND,
-        run(
-            options(rejected_root.path(), &scenario(&prosody, &agents, 7)),
-            CancellationToken::new(),
-        ),
-    )
-    .await
-    .expect("run ends within its bound");
+    let result = run_bounded(rejected_root.path(), &scenario(&prosody, &agents, 7)).await;
     stop.cancel();
     let Err(RunError::Placement(err)) = result else {
         panic!("expected a placement error, got {result:?}");
