@@ -26,6 +26,23 @@ fn parse_fd_soft_limit(limits: &str) -> Option<u64> {
     soft.parse().ok()
 }
 
+/// Local ports in the ephemeral range, from
+/// `/proc/sys/net/ipv4/ip_local_port_range` (Linux), which Linux also uses
+/// for IPv6. Each source/destination address pair can have this many
+/// connections at once. Returns `None` where the file is missing.
+pub fn ephemeral_ports() -> Option<u64> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    parse_port_range(&range)
+}
+
+/// Counts the ports from "LOW HIGH", both inclusive.
+fn parse_port_range(range: &str) -> Option<u64> {
+    let mut bounds = range.split_whitespace().map(str::parse::<u64>);
+    let low = bounds.next()?.ok()?;
+    let high = bounds.next()?.ok()?;
+    (high >= low).then(|| high - low + 1)
+}
+
 /// Outcome of [`raise_fd_limit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FdLimit {
@@ -79,6 +96,15 @@ mod tests {
             Some(u64::MAX)
         );
         assert_eq!(parse_fd_soft_limit("nothing here"), None);
+    }
+
+    /// The port range is inclusive at both ends.
+    #[test]
+    fn parses_port_range() {
+        assert_eq!(parse_port_range("32768\t60999\n"), Some(28_232));
+        assert_eq!(parse_port_range("1024 1024"), Some(1));
+        assert_eq!(parse_port_range("60999 32768"), None);
+        assert_eq!(parse_port_range("garbage"), None);
     }
 
     /// Raising leaves the soft limit at the hard limit, as /proc reports it.

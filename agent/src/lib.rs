@@ -31,7 +31,7 @@ pub mod transport;
 pub mod xml;
 
 pub use error::AgentError;
-use policy::{Limits, RunningBots, TargetPolicy};
+use policy::{HostCapacity, Limits, RunningBots, TargetPolicy};
 
 use std::time::Duration;
 
@@ -58,6 +58,9 @@ pub struct AgentConfig {
     /// Time after which the agent stops the bots of a coordinator that no
     /// longer returns HTTP/2 PINGs (`--lease-seconds`).
     pub lease: Duration,
+    /// Descriptor and port limits, and the source addresses
+    /// (`--source-address`).
+    pub capacity: HostCapacity,
 }
 
 /// Default of `--lease-seconds`.
@@ -73,6 +76,7 @@ impl Default for AgentConfig {
             limits: Limits::default(),
             running_bots: RunningBots::default(),
             lease: DEFAULT_LEASE,
+            capacity: HostCapacity::default(),
         }
     }
 }
@@ -96,6 +100,9 @@ pub async fn serve(
         max_connect_rate = config.limits.max_connect_rate,
         max_run_s = config.limits.max_run.as_secs(),
         lease_s = config.lease.as_secs_f64(),
+        source_addresses = ?config.capacity.source_addresses,
+        fd_limit = ?config.capacity.fd_limit,
+        ports_per_destination = ?config.capacity.ports_per_destination,
         "agent listening"
     );
     warn_if_unprotected(

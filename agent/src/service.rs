@@ -36,9 +36,16 @@ impl AgentService {
         self.config.targets.check(&plan.endpoint)?;
         let limits = &self.config.limits;
         limits.check_plan(plan, xmppload_proto::unix_micros_now())?;
-        self.config
+        let reservation = self
+            .config
             .running_bots
-            .reserve(plan.count, limits.max_bots)
+            .reserve(plan.count, limits.max_bots)?;
+        // The reservation is counted in `current`, so a rejection here
+        // drops it again and the slice's places are given back.
+        self.config
+            .capacity
+            .check(plan.count, self.config.running_bots.current())?;
+        Ok(reservation)
     }
 }
 
@@ -51,13 +58,23 @@ impl BotAgent for AgentService {
         let request = request.into_inner();
         xmppload_proto::check_version(request.protocol_version)?;
         info!(coordinator = %request.coordinator, "hello from coordinator");
+        let capacity = &self.config.capacity;
         Ok(Response::new(HelloResponse {
             protocol_version: xmppload_proto::PROTOCOL_VERSION,
             name: self.config.name.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             cores: crate::host::cores(),
             // 0 means the limit is unknown.
-            fd_limit: crate::host::fd_soft_limit().unwrap_or(0),
+            fd_limit: capacity.fd_limit.unwrap_or(0),
+            source_addresses: capacity
+                .source_addresses
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            ports_per_destination: capacity.ports_per_destination.unwrap_or(0),
+            max_bots: self.config.limits.max_bots,
+            running_bots: self.config.running_bots.current(),
+            reserved_descriptors: crate::policy::capacity::RESERVED_DESCRIPTORS,
         }))
     }
 
@@ -76,7 +93,8 @@ impl BotAgent for AgentService {
         &self,
         request: Request<RunGroupRequest>,
     ) -> Result<Response<Self::RunGroupStream>, Status> {
-        let plan = GroupPlan::from_request(request.into_inner())?;
+        let mut plan = GroupPlan::from_request(request.into_inner())?;
+        plan.source_addresses = self.config.capacity.source_addresses.clone();
         let reservation = self.admit(&plan).inspect_err(|status| {
             warn!(group = %plan.group, code = ?status.code(), message = status.message(), "rejected a group");
         })?;

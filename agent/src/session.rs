@@ -61,7 +61,17 @@ impl Session {
         endpoint: &Endpoint,
         stream_management: bool,
     ) -> Result<Session, BotError> {
-        let mut transport = Transport::connect(endpoint).await?;
+        Self::establish_from(endpoint, None, stream_management).await
+    }
+
+    /// Like [`Session::establish`], with the socket bound to `source` when
+    /// given.
+    pub async fn establish_from(
+        endpoint: &Endpoint,
+        source: Option<std::net::IpAddr>,
+        stream_management: bool,
+    ) -> Result<Session, BotError> {
+        let mut transport = Transport::connect_from(endpoint, source).await?;
 
         let mut features = open_stream(&mut transport).await?;
 

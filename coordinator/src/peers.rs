@@ -178,6 +178,11 @@ fn peer_info(address: &str, hello: HelloResponse, clock: ClockOffset) -> PeerInf
         version: hello.version,
         cores: hello.cores,
         fd_limit: hello.fd_limit,
+        source_addresses: hello.source_addresses,
+        ports_per_destination: hello.ports_per_destination,
+        max_bots: hello.max_bots,
+        running_bots: hello.running_bots,
+        reserved_descriptors: hello.reserved_descriptors,
         clock_offset_micros: clock.offset_micros,
         clock_uncertainty_micros: clock.uncertainty_micros,
     }

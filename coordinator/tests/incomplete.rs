@@ -14,7 +14,7 @@ async fn start_agent(config: xmppload_agent::AgentConfig, stop: &CancellationTok
     address
 }
 
-/// An agent over its bot limit leaves its slice out, and the run records it.
+/// An agent over its connect-rate limit leaves its slice out, and the run records it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_slice_is_recorded() {
     let prosody = Prosody::start(ProsodyOptions::default()).expect("start Prosody");
@@ -28,7 +28,9 @@ async fn rejected_slice_is_recorded() {
         name: "small".to_string(),
         ..Default::default()
     };
-    small.limits.max_bots = 2;
+    // The coordinator places bots within each agent's reported capacity, so
+    // the rejection comes from a limit it does not plan for.
+    small.limits.max_connect_rate = 1.0;
     let agents = vec![
         start_agent(willing, &stop).await,
         start_agent(small, &stop).await,
@@ -100,7 +102,7 @@ leave_after_s = 1.0
         incomplete[0]["reason"]
             .as_str()
             .unwrap()
-            .contains("--max-bots"),
+            .contains("--max-connect-rate"),
         "{}",
         incomplete[0]["reason"]
     );

@@ -41,6 +41,10 @@ fn group_info(name: &str, transport: &str, start_s: f64) -> GroupInfo {
         stream_management: name == C2S,
         bots: 100,
         room: "load@conference.localhost".to_owned(),
+        rooms: 1,
+        room_distribution: "uniform".to_owned(),
+        zipf_exponent: None,
+        rooms_per_bot: 1,
         join_rate: 10.0,
         talk_after_s: 10.0,
         talk_rate: 0.2,
@@ -53,6 +57,8 @@ fn group_info(name: &str, transport: &str, start_s: f64) -> GroupInfo {
             .map(|(agent, _)| Placement {
                 agent: (*agent).to_owned(),
                 bots: 50,
+                share: 0.5,
+                limit: "cores".to_owned(),
             })
             .collect(),
         incomplete: Vec::new(),
@@ -66,6 +72,11 @@ fn peer(name: &str, offset_micros: i64) -> PeerInfo {
         version: "0.1.0".to_owned(),
         cores: 4,
         fd_limit: 65536,
+        source_addresses: Vec::new(),
+        ports_per_destination: 28_232,
+        max_bots: 20_000,
+        running_bots: 0,
+        reserved_descriptors: 64,
         clock_offset_micros: offset_micros,
         clock_uncertainty_micros: 250,
     }

@@ -29,8 +29,15 @@ for port in "$C2S_PORT" "$HTTP_PORT" "$MONITOR_PORT" "${AGENT_PORTS[@]}"; do
     fi
 done
 
-echo "building release binaries..."
-cargo build --release --locked --bins
+# PROFILE=debug skips the release build, for a quick functional trial.
+PROFILE=${PROFILE:-release}
+echo "building $PROFILE binaries..."
+if [ "$PROFILE" = release ]; then
+    cargo build --release --locked --bins
+else
+    cargo build --locked --bins
+fi
+BIN="target/$PROFILE"
 
 # A fresh Prosody data directory each run, so no room or state carries over.
 rm -rf "$RUN_DIR"
@@ -43,6 +50,12 @@ sed -e "s#@RUN_DIR@#$RUN_DIR#g" \
     -e "/@EXTRA_GLOBAL@/d" \
     deploy/local/prosody.cfg.lua.template > "$RUN_DIR/prosody.cfg.lua"
 
+# Every connection costs Prosody and an agent one descriptor each, and the
+# processes below inherit this shell's soft limit (often 1,024), so raise
+# it to the hard limit for large scenarios.
+ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || echo "warning: could not raise the open-file soft limit to $(ulimit -Hn)" >&2
+echo "open-file limit for Prosody and the agents: $(ulimit -Sn)"
+
 PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do
@@ -54,10 +67,10 @@ trap cleanup EXIT
 
 prosody --config "$RUN_DIR/prosody.cfg.lua" -F >"$RUN_DIR/prosody.out" 2>&1 &
 PIDS+=($!)
-target/release/monitor-agent --listen "127.0.0.1:$MONITOR_PORT" >"$RUN_DIR/monitor-agent.log" 2>&1 &
+"$BIN/monitor-agent" --listen "127.0.0.1:$MONITOR_PORT" >"$RUN_DIR/monitor-agent.log" 2>&1 &
 PIDS+=($!)
 for index in "${!AGENT_PORTS[@]}"; do
-    target/release/agent --listen "127.0.0.1:${AGENT_PORTS[$index]}" --name "agent-$((index + 1))" \
+    "$BIN/agent" --listen "127.0.0.1:${AGENT_PORTS[$index]}" --name "agent-$((index + 1))" \
         >"$RUN_DIR/agent-$((index + 1)).log" 2>&1 &
     PIDS+=($!)
 done
@@ -77,4 +90,4 @@ if [ "$ready" != 1 ]; then
     exit 1
 fi
 
-target/release/coordinator run "$SCENARIO"
+"$BIN/coordinator" run "$SCENARIO"

@@ -67,6 +67,8 @@ impl Monitor for MonitorService {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             cores,
             fd_limit,
+            // The bot capacity fields do not apply to the monitor.
+            ..v1::HelloResponse::default()
         }))
     }
 

@@ -1,13 +1,13 @@
 //! `agent`: serves the BotAgent gRPC service until Ctrl-C.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use xmppload_agent::policy::limits::{DEFAULT_MAX_BOTS, DEFAULT_MAX_CONNECT_RATE, DEFAULT_MAX_RUN};
-use xmppload_agent::policy::{AllowedTarget, Limits, TargetPolicy};
+use xmppload_agent::policy::{AllowedTarget, HostCapacity, Limits, TargetPolicy};
 use xmppload_agent::{AgentConfig, DEFAULT_LEASE, serve};
 use xmppload_proto::auth::{AuthToken, TOKEN_ENV};
 use xmppload_proto::tls::ServerTls;
@@ -83,6 +83,14 @@ struct Options {
     #[arg(long, value_name = "S", default_value_t = DEFAULT_LEASE.as_secs(),
           value_parser = clap::value_parser!(u64).range(2..=3600), hide_default_value = true)]
     lease_seconds: u64,
+
+    /// Local IP address the bots' connections are bound to; repeat or give a
+    /// comma-separated list to spread the bots over several, in turn. Each
+    /// address adds one ephemeral port range of connections per server
+    /// address. The addresses must exist on this host [default: the
+    /// kernel's choice]
+    #[arg(long, value_name = "ADDR", value_delimiter = ',')]
+    source_address: Vec<IpAddr>,
 }
 
 /// Parses a finite, positive rate.
@@ -126,6 +134,16 @@ async fn main() -> anyhow::Result<()> {
         _ => None,
     };
 
+    let capacity = HostCapacity {
+        source_addresses: options.source_address,
+        ..HostCapacity::default()
+    };
+    if let Err((address, err)) = capacity.check_sources() {
+        anyhow::bail!(
+            "cannot bind to source address {address}: {err}; give only addresses of this host to --source-address"
+        );
+    }
+
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .with_context(|| {
@@ -155,6 +173,7 @@ async fn main() -> anyhow::Result<()> {
             max_run: Duration::from_secs(options.max_run_seconds),
         },
         lease: Duration::from_secs(options.lease_seconds),
+        capacity,
         ..AgentConfig::default()
     };
     serve(listener, config, shutdown)

@@ -4,17 +4,19 @@
 //! 2. Connect and negotiate a session within `connect_timeout`. The moment
 //!    bind (and stream management, if requested) completes is "connected";
 //!    talk and leave times are offsets from it.
-//! 3. Join the room: presence to `ROOM/NICK` with an MUC `<x/>` that requests
-//!    no history. The bot has joined when its own presence comes back with
-//!    status code 110; a presence of type error fails the join. Bounded by
+//! 3. Join its rooms: presence to `ROOM/NICK` with an MUC `<x/>` that
+//!    requests no history, sent to every room of the bot at once. The bot
+//!    has joined when its own presence (status code 110) has come back from
+//!    each room; a presence of type error fails the join. Bounded by
 //!    `join_timeout`.
 //! 4. Talk: from `talk_after`, send groupchat messages on a fixed timetable
-//!    (message k is due at talk start + k / talk_rate) for `talk_duration`.
+//!    (message k is due at talk start + k / talk_rate) for `talk_duration`,
+//!    to the bot's rooms in turn.
 //!    A send more than [`LATE_SEND_THRESHOLD`] behind its due time counts as
 //!    late. Every groupchat message with a body and without `<delay/>`
 //!    (history) is counted; the bot's own reflections also give a latency.
-//! 5. Leave at `leave_after`: unavailable presence to the room, a short wait
-//!    for the room to confirm, then a clean stream close.
+//! 5. Leave at `leave_after`: unavailable presence to every room, a short
+//!    wait for the rooms to confirm, then a clean stream close.
 //!
 //! A failure at any step ends the bot; it is counted by kind and logged with
 //! the bot's nickname. Cancellation (group deadline or a dropped report
@@ -63,8 +65,10 @@ impl From<BotError> for Stop {
 
 /// Meaning of an inbound element for the bot.
 enum Observed {
-    /// The room echoed the bot's own presence (status 110).
+    /// A room echoed the bot's own presence (status 110); `room` is the
+    /// position in the bot's room list.
     SelfPresence {
+        room: usize,
         available: bool,
     },
     /// The room rejected the bot's presence.
@@ -78,8 +82,13 @@ enum Observed {
 pub struct Bot {
     global_index: u32,
     nick: String,
-    /// Occupant JID `ROOM/NICK`, which is also the `from` of its reflections.
-    occupant: String,
+    /// Bare JIDs of the bot's rooms, first room first.
+    rooms: Vec<String>,
+    /// Occupant JIDs `ROOM/NICK` in the same order, which are also the
+    /// `from` of the bot's reflections.
+    occupants: Vec<String>,
+    /// Local address to bind before connecting, or `None` for the kernel's choice.
+    source_address: Option<std::net::IpAddr>,
     plan: Arc<GroupPlan>,
     stats: Arc<GroupStats>,
 }
@@ -89,11 +98,20 @@ impl Bot {
     pub fn new(plan: Arc<GroupPlan>, stats: Arc<GroupStats>, k: u32) -> Bot {
         let global_index = plan.global_index(k);
         let nick = plan.nickname(global_index);
-        let occupant = format!("{}/{nick}", plan.room);
+        let rooms: Vec<String> = plan
+            .rooms
+            .rooms_of(global_index)
+            .into_iter()
+            .map(|room| plan.rooms.name(room).to_owned())
+            .collect();
+        let occupants = rooms.iter().map(|room| format!("{room}/{nick}")).collect();
+        let source_address = plan.source_address(k);
         Bot {
             global_index,
             nick,
-            occupant,
+            rooms,
+            occupants,
+            source_address,
             plan,
             stats,
         }
@@ -125,7 +143,7 @@ impl Bot {
             _ = cancel.cancelled() => Err(Stop::Cancelled),
             result = tokio::time::timeout(
                 self.plan.connect_timeout,
-                Session::establish(&self.plan.endpoint, self.plan.stream_management),
+                Session::establish_from(&self.plan.endpoint, self.source_address, self.plan.stream_management),
             ) => match result {
                 Ok(Ok(session)) => Ok(session),
                 Ok(Err(err)) => Err(Stop::Failed(err)),
@@ -205,14 +223,17 @@ impl Bot {
     }
 
     async fn join(&self, session: &mut Session) -> Result<(), BotError> {
-        let presence = format!(
-            "<presence xmlns='{NS_CLIENT}' to='{}'><x xmlns='{NS_MUC}'><history maxstanzas='0'/></x></presence>",
-            escape(&self.occupant)
-        );
-        session.send(&presence).await?;
+        for occupant in &self.occupants {
+            let presence = format!(
+                "<presence xmlns='{NS_CLIENT}' to='{}'><x xmlns='{NS_MUC}'><history maxstanzas='0'/></x></presence>",
+                escape(occupant)
+            );
+            session.send(&presence).await?;
+        }
 
+        let mut pending = vec![true; self.occupants.len()];
         let deadline = Instant::now() + self.plan.join_timeout;
-        loop {
+        while pending.contains(&true) {
             let inbound = tokio::time::timeout_at(deadline, session.next())
                 .await
                 .map_err(|_| BotError::Timeout {
@@ -220,11 +241,14 @@ impl Bot {
                     after: self.plan.join_timeout,
                 })??;
             match self.handle(session, inbound).await? {
-                Observed::SelfPresence { available: true } => break,
+                Observed::SelfPresence {
+                    room,
+                    available: true,
+                } => pending[room] = false,
                 Observed::JoinError { condition } => {
                     return Err(BotError::JoinRejected { condition });
                 }
-                Observed::SelfPresence { available: false } | Observed::Other => {}
+                Observed::SelfPresence { .. } | Observed::Other => {}
             }
         }
 
@@ -232,7 +256,7 @@ impl Bot {
             .joined_total
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.stats.record_phase(Phase::Join, unix_micros_now());
-        debug!("joined the room");
+        debug!(rooms = self.rooms.len(), "joined the rooms");
         Ok(())
     }
 
@@ -266,7 +290,7 @@ impl Bot {
                 _ = tokio::time::sleep_until(leave_at) => return Ok(()),
                 inbound = session.next() => {
                     let inbound = inbound?;
-                    if let Observed::SelfPresence { available: false } = self.handle(session, inbound).await? {
+                    if let Observed::SelfPresence { available: false, .. } = self.handle(session, inbound).await? {
                         return Err(BotError::JoinRejected { condition: "removed from the room".to_owned() });
                     }
                 }
@@ -292,9 +316,11 @@ impl Bot {
             sent_unix_micros,
         }
         .to_body(self.plan.body_bytes);
+        // Rooms take turns, so each of the bot's rooms gets an equal share.
+        let room = &self.rooms[(seq % self.rooms.len() as u64) as usize];
         let message = format!(
             "<message xmlns='{NS_CLIENT}' to='{}' type='groupchat'><body>{}</body></message>",
-            escape(&self.plan.room),
+            escape(room),
             escape(&body)
         );
         session.send(&message).await?;
@@ -305,25 +331,31 @@ impl Bot {
         Ok(())
     }
 
-    /// Leaves the room, waits briefly for the confirmation, closes the stream.
+    /// Leaves the rooms, waits briefly for the confirmations, closes the stream.
     async fn leave(&self, session: &mut Session) -> Result<(), BotError> {
-        let presence = format!(
-            "<presence xmlns='{NS_CLIENT}' to='{}' type='unavailable'/>",
-            escape(&self.occupant)
-        );
-        session.send(&presence).await?;
+        for occupant in &self.occupants {
+            let presence = format!(
+                "<presence xmlns='{NS_CLIENT}' to='{}' type='unavailable'/>",
+                escape(occupant)
+            );
+            session.send(&presence).await?;
+        }
         self.stats.record_phase(Phase::Leave, unix_micros_now());
 
-        // Messages that arrive before the confirmation still count.
+        // Messages that arrive before the confirmations still count.
         let confirm = async {
-            loop {
+            let mut pending = vec![true; self.occupants.len()];
+            while pending.contains(&true) {
                 let inbound = session.next().await?;
-                if let Observed::SelfPresence { available: false } =
-                    self.handle(session, inbound).await?
+                if let Observed::SelfPresence {
+                    room,
+                    available: false,
+                } = self.handle(session, inbound).await?
                 {
-                    return Ok::<(), BotError>(());
+                    pending[room] = false;
                 }
             }
+            Ok::<(), BotError>(())
         };
         match tokio::time::timeout(LEAVE_CONFIRM_WAIT, confirm).await {
             Ok(Ok(())) => {}
@@ -385,7 +417,8 @@ impl Bot {
         let Some(marker) = Marker::parse(body) else {
             return;
         };
-        if marker.nick == self.nick && message.attr("from") == Some(self.occupant.as_str()) {
+        let from = message.attr("from").unwrap_or_default();
+        if marker.nick == self.nick && self.occupants.iter().any(|occupant| occupant == from) {
             self.stats.reflections.fetch_add(1, Relaxed);
             // NOTE: the latency subtracts two wall-clock readings, so a clock
             // step on the agent host during a run skews these samples.
@@ -398,7 +431,11 @@ impl Bot {
 
     fn observe_presence(&self, presence: &Element) -> Observed {
         let from = presence.attr("from").unwrap_or_default();
-        let from_room = from == self.plan.room || from == self.occupant;
+        let from_room = self
+            .rooms
+            .iter()
+            .zip(&self.occupants)
+            .any(|(room, occupant)| from == room || from == occupant);
 
         if presence.attr("type") == Some("error") && from_room {
             let condition = presence
@@ -409,13 +446,16 @@ impl Bot {
             return Observed::JoinError { condition };
         }
 
-        let is_self = from == self.occupant
-            && presence.child("x", NS_MUC_USER).is_some_and(|x| {
-                x.children_named("status", NS_MUC_USER)
-                    .any(|status| status.attr("code") == Some("110"))
-            });
+        let Some(room) = self.occupants.iter().position(|occupant| occupant == from) else {
+            return Observed::Other;
+        };
+        let is_self = presence.child("x", NS_MUC_USER).is_some_and(|x| {
+            x.children_named("status", NS_MUC_USER)
+                .any(|status| status.attr("code") == Some("110"))
+        });
         if is_self {
             return Observed::SelfPresence {
+                room,
                 available: presence.attr("type") != Some("unavailable"),
             };
         }

@@ -13,6 +13,7 @@
 //!   and return without a final report.
 
 pub mod plan;
+pub mod rooms;
 pub mod stats;
 
 use std::sync::Arc;

@@ -4,11 +4,16 @@
 //! message travels back to the author of the scenario. Past this boundary the
 //! agent works only with the plan's domain types.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use tonic::Status;
-use xmppload_proto::v1::{RunGroupRequest, TlsMode as ProtoTlsMode, Transport as ProtoTransport};
+use xmppload_proto::v1::{
+    RoomDistribution as ProtoRoomDistribution, RunGroupRequest, TlsMode as ProtoTlsMode,
+    Transport as ProtoTransport,
+};
 
+use super::rooms::{RoomDistribution, RoomMap};
 use crate::transport::{Endpoint, TlsMode, tls};
 
 /// Largest accepted message body. Prosody 0.12 closes c2s streams whose
@@ -21,16 +26,25 @@ pub const MAX_TALK_RATE: f64 = 1000.0;
 /// (count / join_rate): seven days, far beyond any load run, so that time
 /// arithmetic on the monotonic clock cannot overflow.
 pub const MAX_DURATION_MS: u64 = 7 * 24 * 3600 * 1000;
+/// Largest accepted number of rooms in one group.
+pub const MAX_ROOMS: u32 = 100_000;
+/// Largest accepted number of rooms one bot joins. Every room multiplies
+/// the stanzas a bot receives, so more is a typo rather than a load test.
+pub const MAX_ROOMS_PER_BOT: u32 = 100;
+/// Largest accepted Zipf exponent; beyond it nearly every bot is in room 0.
+pub const MAX_ZIPF_EXPONENT: f64 = 10.0;
 
 /// A validated slice of a bot group.
 #[derive(Debug, Clone)]
 pub struct GroupPlan {
     pub group: String,
     pub endpoint: Endpoint,
-    /// Bare JID of the room.
-    pub room: String,
+    /// Rooms of the group and which of them each bot joins.
+    pub rooms: RoomMap,
     pub index_offset: u32,
     pub index_stride: u32,
+    /// Explicit global indices, used instead of offset and stride when set.
+    pub indices: Option<Vec<u32>>,
     pub count: u32,
     pub start_at_unix_micros: i64,
     /// Bots per second, group-wide.
@@ -45,6 +59,9 @@ pub struct GroupPlan {
     pub connect_timeout: Duration,
     pub join_timeout: Duration,
     pub deadline: Duration,
+    /// Local addresses the bots bind to, in turn; empty lets the kernel
+    /// choose. Set from the agent's configuration, not from the request.
+    pub source_addresses: Vec<IpAddr>,
 }
 
 impl GroupPlan {
@@ -86,6 +103,8 @@ impl GroupPlan {
             ));
         }
 
+        let rooms = room_map(&request, &room)?;
+
         if request.count == 0 {
             return Err(invalid(
                 "count",
@@ -100,8 +119,14 @@ impl GroupPlan {
                 "set it to at least 1 so bot indices differ",
             ));
         }
-        let last_index = u64::from(request.index_offset)
-            + u64::from(request.count - 1) * u64::from(request.index_stride);
+        let indices = explicit_indices(&request)?;
+        let last_index = match &indices {
+            Some(indices) => u64::from(indices.iter().copied().max().unwrap_or(0)),
+            None => {
+                u64::from(request.index_offset)
+                    + u64::from(request.count - 1) * u64::from(request.index_stride)
+            }
+        };
         if last_index > u64::from(u32::MAX) {
             return Err(invalid(
                 "count",
@@ -192,9 +217,10 @@ impl GroupPlan {
         Ok(GroupPlan {
             group,
             endpoint,
-            room,
+            rooms,
             index_offset: request.index_offset,
             index_stride: request.index_stride,
+            indices,
             count: request.count,
             start_at_unix_micros: request.start_at_unix_micros,
             join_rate: request.join_rate,
@@ -207,13 +233,41 @@ impl GroupPlan {
             connect_timeout: Duration::from_millis(request.connect_timeout_ms),
             join_timeout: Duration::from_millis(request.join_timeout_ms),
             deadline: Duration::from_millis(request.deadline_ms),
+            source_addresses: Vec::new(),
         })
     }
 
     /// Global index of the k-th bot of this slice.
     pub fn global_index(&self, k: u32) -> u32 {
+        if let Some(indices) = &self.indices {
+            // from_request checked that there are `count` indices.
+            return indices[k as usize];
+        }
         // from_request checked that the last index fits in u32.
         self.index_offset + k * self.index_stride
+    }
+
+    /// Fraction of the group's arrivals that this slice starts: 1 / stride
+    /// for a progression, and the slice's density over the range of its
+    /// indices for a list.
+    pub fn arrival_share(&self) -> f64 {
+        match &self.indices {
+            Some(indices) => {
+                let first = indices.iter().copied().min().unwrap_or(0);
+                let last = indices.iter().copied().max().unwrap_or(0);
+                f64::from(self.count) / (f64::from(last - first) + 1.0)
+            }
+            None => 1.0 / f64::from(self.index_stride),
+        }
+    }
+
+    /// Local address the k-th bot of the slice binds to, round robin over
+    /// the agent's source addresses, or `None` to let the kernel choose.
+    pub fn source_address(&self, k: u32) -> Option<IpAddr> {
+        if self.source_addresses.is_empty() {
+            return None;
+        }
+        Some(self.source_addresses[k as usize % self.source_addresses.len()])
     }
 
     /// Wall-clock start of the bot with this global index: start_at + i / join_rate.
@@ -227,6 +281,79 @@ impl GroupPlan {
     pub fn nickname(&self, global_index: u32) -> String {
         format!("{}-{global_index:06}", self.group)
     }
+}
+
+/// Checks the room fields and builds the room map. Zero counts mean one,
+/// so that a request from a coordinator without these fields keeps its
+/// single room.
+fn room_map(request: &RunGroupRequest, base: &str) -> Result<RoomMap, Status> {
+    let rooms = request.rooms.max(1);
+    if rooms > MAX_ROOMS {
+        return Err(invalid(
+            "rooms",
+            &request.rooms,
+            &format!("set at most {MAX_ROOMS} rooms"),
+        ));
+    }
+    let rooms_per_bot = request.rooms_per_bot.max(1);
+    if rooms_per_bot > rooms || rooms_per_bot > MAX_ROOMS_PER_BOT {
+        return Err(invalid(
+            "rooms_per_bot",
+            &request.rooms_per_bot,
+            &format!("set at most `rooms` ({rooms}) and at most {MAX_ROOMS_PER_BOT} rooms per bot"),
+        ));
+    }
+    let distribution = match ProtoRoomDistribution::try_from(request.room_distribution) {
+        Ok(ProtoRoomDistribution::Unspecified | ProtoRoomDistribution::Uniform) => {
+            RoomDistribution::Uniform
+        }
+        Ok(ProtoRoomDistribution::Zipf) => {
+            let exponent = request.zipf_exponent;
+            if !(exponent.is_finite() && exponent > 0.0 && exponent <= MAX_ZIPF_EXPONENT) {
+                return Err(invalid(
+                    "zipf_exponent",
+                    &exponent,
+                    &format!("set a number above 0 and at most {MAX_ZIPF_EXPONENT}"),
+                ));
+            }
+            RoomDistribution::Zipf { exponent }
+        }
+        Err(_) => {
+            return Err(invalid(
+                "room_distribution",
+                &request.room_distribution,
+                "set ROOM_DISTRIBUTION_UNIFORM or ROOM_DISTRIBUTION_ZIPF",
+            ));
+        }
+    };
+    Ok(RoomMap::new(base, rooms, rooms_per_bot, distribution))
+}
+
+/// Checks the explicit index list: one index per bot and no index twice.
+fn explicit_indices(request: &RunGroupRequest) -> Result<Option<Vec<u32>>, Status> {
+    if request.indices.is_empty() {
+        return Ok(None);
+    }
+    if request.indices.len() != request.count as usize {
+        return Err(invalid(
+            "indices",
+            &request.indices.len(),
+            &format!(
+                "send exactly `count` ({}) indices, or none to use index_offset and index_stride",
+                request.count
+            ),
+        ));
+    }
+    let mut sorted = request.indices.clone();
+    sorted.sort_unstable();
+    if let Some(pair) = sorted.windows(2).find(|pair| pair[0] == pair[1]) {
+        return Err(invalid(
+            "indices",
+            &pair[0],
+            "send each global index once, because it fixes the bot's nickname",
+        ));
+    }
+    Ok(Some(request.indices.clone()))
 }
 
 /// Builds the connection endpoint from the transport fields.

@@ -47,15 +47,16 @@ impl Limits {
     /// checked by [`RunningBots::reserve`], because it depends on what else
     /// runs.
     pub fn check_plan(&self, plan: &GroupPlan, now_unix_micros: i64) -> Result<(), Status> {
-        // This agent starts every index_stride-th bot of the group, so its
-        // own rate is the group's rate divided by the stride.
-        let slice_rate = plan.join_rate / f64::from(plan.index_stride);
+        // This agent starts its share of the group's arrivals, so its own
+        // rate is the group's rate times that share.
+        let share = plan.arrival_share();
+        let slice_rate = plan.join_rate * share;
         if slice_rate > self.max_connect_rate {
             return Err(Status::invalid_argument(format!(
-                "this slice connects {slice_rate:.1} bots/s (join_rate {} / index_stride {}), \
-                 above this agent's limit of {} bots/s; lower join_rate, spread the group over \
-                 more agents, or restart the agent with a higher --max-connect-rate",
-                plan.join_rate, plan.index_stride, self.max_connect_rate
+                "this slice connects {slice_rate:.1} bots/s (join_rate {} times its share {share:.3} \
+                 of the arrivals), above this agent's limit of {} bots/s; lower join_rate, spread \
+                 the group over more agents, or restart the agent with a higher --max-connect-rate",
+                plan.join_rate, self.max_connect_rate
             )));
         }
 

@@ -4,8 +4,10 @@
 //! Both are set on the agent's command line and checked on every
 //! `RunGroup` after the request itself is valid.
 
+pub mod capacity;
 pub mod limits;
 pub mod targets;
 
+pub use capacity::HostCapacity;
 pub use limits::{BotReservation, Limits, RunningBots};
 pub use targets::{AllowedTarget, TargetParseError, TargetPolicy};

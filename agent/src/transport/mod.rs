@@ -10,10 +10,12 @@
 //! an event stays buffered inside the transport, so the bot can race it
 //! against timers in `tokio::select!` without losing bytes.
 
+mod connect;
 pub mod tcp;
 pub mod tls;
 pub mod websocket;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,15 +97,24 @@ impl Transport {
     /// Opens the network connection (TCP, TLS for `wss://`, WebSocket
     /// upgrade). No XMPP stream is open yet.
     pub async fn connect(endpoint: &Endpoint) -> Result<Transport, BotError> {
+        Self::connect_from(endpoint, None).await
+    }
+
+    /// Like [`Transport::connect`], with the socket bound to `source` when
+    /// given.
+    pub async fn connect_from(
+        endpoint: &Endpoint,
+        source: Option<IpAddr>,
+    ) -> Result<Transport, BotError> {
         match endpoint {
             Endpoint::WebSocket { url, domain, tls } => {
-                websocket::WsTransport::connect(url, domain, tls.clone())
+                websocket::WsTransport::connect(url, domain, tls.clone(), source)
                     .await
                     .map(|ws| Transport::WebSocket(Box::new(ws)))
             }
             Endpoint::Tcp {
                 host, port, domain, ..
-            } => tcp::TcpTransport::connect(host, *port, domain)
+            } => tcp::TcpTransport::connect(host, *port, domain, source)
                 .await
                 .map(Transport::Tcp),
         }

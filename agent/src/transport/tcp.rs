@@ -50,19 +50,14 @@ impl std::fmt::Debug for TcpTransport {
 }
 
 impl TcpTransport {
-    /// Opens the TCP connection.
-    pub async fn connect(host: &str, port: u16, domain: &str) -> Result<TcpTransport, BotError> {
-        let stream = TcpStream::connect((host, port)).await.map_err(|err| {
-            if err.kind() == std::io::ErrorKind::ConnectionRefused {
-                BotError::Refused {
-                    addr: format!("{host}:{port}"),
-                }
-            } else {
-                BotError::Io(err)
-            }
-        })?;
-        // Stanzas are small and latency is what the bots measure.
-        stream.set_nodelay(true)?;
+    /// Opens the TCP connection, from `source` when given.
+    pub async fn connect(
+        host: &str,
+        port: u16,
+        domain: &str,
+        source: Option<std::net::IpAddr>,
+    ) -> Result<TcpTransport, BotError> {
+        let stream = super::connect::open_tcp(host, port, source).await?;
         Ok(TcpTransport {
             io: Io::Plain(stream),
             splitter: StreamSplitter::default(),

@@ -66,12 +66,13 @@ impl std::fmt::Debug for WsTransport {
 }
 
 impl WsTransport {
-    /// Connects TCP, runs TLS for `wss://`, and upgrades to WebSocket with
-    /// subprotocol `xmpp`.
+    /// Connects TCP (from `source` when given), runs TLS for `wss://`, and
+    /// upgrades to WebSocket with subprotocol `xmpp`.
     pub async fn connect(
         url: &str,
         domain: &str,
         tls: Arc<rustls::ClientConfig>,
+        source: Option<std::net::IpAddr>,
     ) -> Result<WsTransport, BotError> {
         let mut request = url.into_client_request()?;
         request
@@ -79,20 +80,10 @@ impl WsTransport {
             .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("xmpp"));
 
         // The TCP connect happens here rather than inside tokio-tungstenite
-        // so that a refused port is reported as `refused`.
+        // so that a refused port is reported as `refused` and the socket can
+        // be bound to a source address.
         let (host, port) = connect_target(request.uri());
-        let socket = TcpStream::connect((host.as_str(), port))
-            .await
-            .map_err(|err| {
-                if err.kind() == std::io::ErrorKind::ConnectionRefused {
-                    BotError::Refused {
-                        addr: format!("{host}:{port}"),
-                    }
-                } else {
-                    BotError::Io(err)
-                }
-            })?;
-        socket.set_nodelay(true)?;
+        let socket = super::connect::open_tcp(&host, port, source).await?;
 
         // tungstenite allocates its read buffer up front (128 KiB by
         // default), which dominated an idle bot's memory. Stanzas are small,

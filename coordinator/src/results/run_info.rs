@@ -42,6 +42,23 @@ pub struct PeerInfo {
     pub version: String,
     pub cores: u32,
     pub fd_limit: u64,
+    /// Local addresses a bot agent binds its bots to; empty when the
+    /// kernel chooses, and for the monitor.
+    #[serde(default)]
+    pub source_addresses: Vec<String>,
+    /// Local ports per source/destination pair on a bot agent; 0 when
+    /// unknown, and for the monitor.
+    #[serde(default)]
+    pub ports_per_destination: u64,
+    /// The bot agent's `--max-bots`; 0 for the monitor.
+    #[serde(default)]
+    pub max_bots: u32,
+    /// Bots the agent was running for others when the run started.
+    #[serde(default)]
+    pub running_bots: u32,
+    /// Descriptors the agent keeps free of bots.
+    #[serde(default)]
+    pub reserved_descriptors: u32,
     /// Peer clock minus coordinator clock, in microseconds.
     pub clock_offset_micros: i64,
     /// Half the best round trip: the true offset lies within
@@ -60,8 +77,20 @@ pub struct GroupInfo {
     pub tls: String,
     pub stream_management: bool,
     pub bots: u32,
-    /// Bare JID of the MUC room.
+    /// Bare JID of the MUC room, or with several rooms the name that the
+    /// agents number as `local-0@domain`, `local-1@domain`, ...
     pub room: String,
+    /// Rooms of the group; 1 in folders from older versions.
+    #[serde(default = "one")]
+    pub rooms: u32,
+    /// `uniform` or `zipf`.
+    #[serde(default = "uniform")]
+    pub room_distribution: String,
+    /// Exponent of the Zipf distribution; absent for uniform.
+    #[serde(default)]
+    pub zipf_exponent: Option<f64>,
+    #[serde(default = "one")]
+    pub rooms_per_bot: u32,
     pub join_rate: f64,
     pub talk_after_s: f64,
     pub talk_rate: f64,
@@ -76,6 +105,14 @@ pub struct GroupInfo {
     /// Counters of such a group are incomplete.
     #[serde(default)]
     pub incomplete: Vec<IncompleteSlice>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn uniform() -> String {
+    "uniform".to_string()
 }
 
 /// A slice of a group that did not finish, and why.
@@ -98,6 +135,14 @@ pub struct IncompleteSlice {
 pub struct Placement {
     pub agent: String,
     pub bots: u32,
+    /// Fraction of the group's bots, from 0 to 1.
+    #[serde(default)]
+    pub share: f64,
+    /// Rule that set this agent's count: `weight` (the scenario's
+    /// weights), `cores` (split by cores), or the capacity that capped it
+    /// (`max-bots`, `descriptors` or `ports`). Empty in older folders.
+    #[serde(default)]
+    pub limit: String,
 }
 
 /// A peer that stopped responding, or that responded again after a loss.

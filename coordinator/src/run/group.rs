@@ -11,10 +11,11 @@ use hdrhistogram::serialization::Deserializer;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use xmppload_proto::v1::{
-    GroupCounters, GroupReport, PhaseTimes, RunGroupRequest, TlsMode, Transport,
+    GroupCounters, GroupReport, PhaseTimes, RoomDistribution, RunGroupRequest, TlsMode, Transport,
 };
 use xmppload_proto::{PROTOCOL_VERSION, unix_micros_now};
 
+use super::placement::{Indices, Share, deal};
 use super::{GROUP_GRACE, seconds_since};
 use crate::peers::AgentPeer;
 use crate::progress::Progress;
@@ -64,13 +65,14 @@ pub struct LostAgent {
     pub reason: String,
 }
 
-/// Runs a group to its end and records its placement through `record` as
-/// soon as it is known.
+/// Runs a group with the bots per agent in `shares` (one per agent) to its
+/// end, and records its placement through `record` as soon as it is known.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     spec: &GroupSpec,
     server: &Server,
     agents: &[AgentPeer],
+    shares: &[Share],
     results: &Arc<ResultsDir>,
     started: i64,
     progress: &Progress,
@@ -78,7 +80,8 @@ pub async fn run(
     record: impl FnOnce(GroupInfo) -> Result<(), ResultsError>,
 ) -> Result<GroupOutcome, ResultsError> {
     let start_at = unix_micros_now() + START_LEAD.as_micros() as i64;
-    let slices = split(spec.bots, agents.len());
+    let counts: Vec<u32> = shares.iter().map(|share| share.bots).collect();
+    let slices = deal(&counts);
 
     let info = GroupInfo {
         name: spec.name.clone(),
@@ -87,6 +90,13 @@ pub async fn run(
         stream_management: spec.stream_management,
         bots: spec.bots,
         room: spec.room.clone(),
+        rooms: spec.rooms,
+        room_distribution: spec.room_distribution.as_str().to_string(),
+        zipf_exponent: match spec.room_distribution {
+            scenario::RoomDistribution::Zipf { exponent } => Some(exponent),
+            scenario::RoomDistribution::Uniform => None,
+        },
+        rooms_per_bot: spec.rooms_per_bot,
         join_rate: spec.join_rate,
         talk_after_s: spec.talk_after.as_secs_f64(),
         talk_rate: spec.talk_rate,
@@ -96,11 +106,13 @@ pub async fn run(
         scheduled_start_s: seconds_since(started, start_at),
         placement: agents
             .iter()
-            .zip(&slices)
-            .filter(|(_, slice)| slice.count > 0)
-            .map(|(agent, slice)| Placement {
+            .zip(shares)
+            .filter(|(_, share)| share.bots > 0)
+            .map(|(agent, share)| Placement {
                 agent: agent.info.name.clone(),
-                bots: slice.count,
+                bots: share.bots,
+                share: share.fraction,
+                limit: share.limit.to_string(),
             })
             .collect(),
         incomplete: Vec::new(),
@@ -111,6 +123,7 @@ pub async fn run(
         tls = %info.tls,
         stream_management = info.stream_management,
         bots = info.bots,
+        rooms = info.rooms,
         join_rate = info.join_rate,
         talk_rate = info.talk_rate,
         placement = ?info.placement.iter().map(|p| format!("{}={}", p.agent, p.bots)).collect::<Vec<_>>(),
@@ -118,24 +131,8 @@ pub async fn run(
     );
     record(info)?;
 
-    // Each bot keeps one socket open, and the agent needs a few descriptors of
-    // its own, so a slice near the agent's limit fails with `io` errors.
-    const RESERVED_DESCRIPTORS: u64 = 64;
-    for (agent, slice) in agents.iter().zip(&slices) {
-        let needed = u64::from(slice.count) + RESERVED_DESCRIPTORS;
-        if agent.info.fd_limit > 0 && needed > agent.info.fd_limit {
-            warn!(
-                agent = %agent.info.name,
-                group = %spec.name,
-                bots = slice.count,
-                fd_limit = agent.info.fd_limit,
-                "the agent's open-file limit is too low for its bots; raise it (ulimit -n) or add agents"
-            );
-        }
-    }
-
     let bound = spec.deadline() + START_LEAD + GROUP_GRACE;
-    let streams = agents.iter().zip(&slices).filter(|(_, slice)| slice.count > 0).map(
+    let streams = agents.iter().zip(&slices).filter(|(_, slice)| slice.count() > 0).map(
         |(agent, slice)| {
             let request = request(spec, server, slice, agent.clock.to_peer(start_at));
             let stream = stream_slice(agent, request, results, started, progress, stop);
@@ -146,7 +143,7 @@ pub async fn run(
                         warn!(agent = %agent.info.name, group = %spec.name, "group did not end within its bound; giving up on this agent");
                         SliceOutcome {
                             agent: agent.info.name.clone(),
-                            bots: slice.count,
+                            bots: slice.count(),
                             phases: PhaseTimes::default(),
                             unfinished: Some(format!(
                                 "no final report within {:.0} s",
@@ -246,35 +243,21 @@ fn tls_label(transport: scenario::Transport, server: &Server) -> &'static str {
     }
 }
 
-/// Global bot indices of one agent: `offset + k * stride` for k < count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Slice {
-    offset: u32,
-    stride: u32,
-    count: u32,
-}
-
-/// Deals the bots out to the agents in turn, so that every agent's
-/// arrivals are spread over the whole join phase and the group's arrival
-/// rate stays even.
-fn split(bots: u32, agents: usize) -> Vec<Slice> {
-    let agents = u32::try_from(agents.max(1)).unwrap_or(u32::MAX);
-    (0..agents)
-        .map(|index| Slice {
-            offset: index,
-            stride: agents,
-            count: bots / agents + u32::from(index < bots % agents),
-        })
-        .collect()
-}
-
 fn request(
     spec: &GroupSpec,
     server: &Server,
-    slice: &Slice,
+    slice: &Indices,
     start_at_peer: i64,
 ) -> RunGroupRequest {
     let (host, port) = server.c2s.clone().unwrap_or_default();
+    let (index_offset, index_stride, indices) = match slice {
+        Indices::Progression { offset, stride, .. } => (*offset, *stride, Vec::new()),
+        Indices::List(indices) => (0, 1, indices.clone()),
+    };
+    let (room_distribution, zipf_exponent) = match spec.room_distribution {
+        scenario::RoomDistribution::Uniform => (RoomDistribution::Uniform, 0.0),
+        scenario::RoomDistribution::Zipf { exponent } => (RoomDistribution::Zipf, exponent),
+    };
     RunGroupRequest {
         protocol_version: PROTOCOL_VERSION,
         group: spec.name.clone(),
@@ -293,9 +276,9 @@ fn request(
         } as i32,
         accept_invalid_certs: server.accept_invalid_certs,
         room: spec.room.clone(),
-        index_offset: slice.offset,
-        index_stride: slice.stride,
-        count: slice.count,
+        index_offset,
+        index_stride,
+        count: slice.count(),
         start_at_unix_micros: start_at_peer,
         join_rate: spec.join_rate,
         talk_after_ms: millis(spec.talk_after),
@@ -307,6 +290,11 @@ fn request(
         connect_timeout_ms: millis(spec.connect_timeout),
         join_timeout_ms: millis(spec.join_timeout),
         deadline_ms: millis(spec.deadline()),
+        rooms: spec.rooms,
+        room_distribution: room_distribution as i32,
+        zipf_exponent,
+        rooms_per_bot: spec.rooms_per_bot,
+        indices,
     }
 }
 
@@ -511,45 +499,6 @@ fn merge_phases<'a>(all: impl Iterator<Item = &'a PhaseTimes>) -> PhaseTimes {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Bots are dealt out in turn, and the slices cover every index once.
-    #[test]
-    fn split_deals_every_bot_once() {
-        let slices = split(5, 2);
-        assert_eq!(
-            slices[0],
-            Slice {
-                offset: 0,
-                stride: 2,
-                count: 3
-            }
-        );
-        assert_eq!(
-            slices[1],
-            Slice {
-                offset: 1,
-                stride: 2,
-                count: 2
-            }
-        );
-
-        let mut indices: Vec<u32> = split(50, 3)
-            .iter()
-            .flat_map(|slice| (0..slice.count).map(move |k| slice.offset + k * slice.stride))
-            .collect();
-        indices.sort_unstable();
-        assert_eq!(indices, (0..50).collect::<Vec<_>>());
-    }
-
-    /// An agent with no bots gets an empty slice instead of a missing one.
-    #[test]
-    fn split_with_more_agents_than_bots() {
-        let slices = split(1, 3);
-        assert_eq!(
-            slices.iter().map(|slice| slice.count).collect::<Vec<_>>(),
-            [1, 0, 0]
-        );
-    }
 
     /// Merging keeps the earliest start and latest end and ignores absent phases.
     #[test]

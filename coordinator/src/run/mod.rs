@@ -10,6 +10,7 @@
 
 mod group;
 mod monitor;
+pub mod placement;
 mod roster;
 
 use std::net::SocketAddr;
@@ -25,10 +26,10 @@ use xmppload_proto::tls::ClientTls;
 use xmppload_proto::unix_micros_now;
 
 use crate::metrics;
-use crate::peers::{self, PeerError};
+use crate::peers::{self, AgentPeer, PeerError};
 use crate::progress::Progress;
 use crate::report::{self, ReportError};
-use crate::results::run_info::RunInfo;
+use crate::results::run_info::{PeerInfo, RunInfo};
 use crate::results::{ResultsDir, ResultsError, RunRecord};
 use crate::scenario::{GroupSpec, Overrides, Scenario, ScenarioError, Step};
 
@@ -64,6 +65,8 @@ pub enum RunError {
         address: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Placement(#[from] placement::PlacementError),
     #[error("the run's data is in {dir}, but building its report failed: {source}")]
     Report { dir: PathBuf, source: ReportError },
 }
@@ -118,6 +121,22 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
         );
     }
 
+    // Place every group before the results folder exists, so that a group
+    // that cannot fit stops the run before any bot starts.
+    let agent_infos: Vec<_> = agents.iter().map(|agent| agent.info.clone()).collect();
+    let placements = scenario
+        .groups()
+        .map(|spec| {
+            placement::place(
+                &spec.name,
+                spec.bots,
+                &agent_infos,
+                scenario.agent_weights.as_deref(),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    print_placements(scenario.groups().zip(&placements), &agent_infos);
+
     let results = Arc::new(ResultsDir::create_next(&options.results_root)?);
     results.write_file("scenario.toml", scenario.source.as_bytes())?;
     info!(dir = %results.path().display(), "writing results");
@@ -169,6 +188,7 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
 
     let mut stopped_early = false;
     let mut problems = Vec::new();
+    let mut group_placements = placements.iter();
     for (index, step) in scenario.timeline.iter().enumerate() {
         if stop.is_cancelled() {
             stopped_early = true;
@@ -185,11 +205,31 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
             }
             Step::Group(spec) => {
                 progress.set_phase(format!("group {}", spec.name));
+                // One placement per group, made from the same timeline above.
+                let Some(planned) = group_placements.next() else {
+                    warn!(group = %spec.name, "no placement for the group; skipping it");
+                    continue;
+                };
                 let agents = roster.prepare_group(&record, started).await;
+                let shares = match replace_without_lost(
+                    spec,
+                    planned,
+                    &agents,
+                    &agent_infos,
+                    scenario.agent_weights.as_deref(),
+                ) {
+                    Ok(shares) => shares,
+                    Err(err) => {
+                        warn!(group = %spec.name, %err, "the group does not fit on the agents left; skipping it");
+                        problems.push(format!("group `{}` did not start: {err}", spec.name));
+                        continue;
+                    }
+                };
                 let outcome = group::run(
                     spec,
                     &scenario.server,
                     &agents,
+                    &shares,
                     &results,
                     started,
                     &progress,
@@ -251,6 +291,32 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
     })
 }
 
+/// Prints each group's placement (agent, bots, share, limiting resource)
+/// to stdout before the run starts, and logs it.
+fn print_placements<'a>(
+    groups: impl Iterator<Item = (&'a GroupSpec, &'a Vec<placement::Share>)>,
+    agents: &[crate::results::run_info::PeerInfo],
+) {
+    println!("placement:");
+    println!(
+        "  {:<16} {:<20} {:>8} {:>7}  limit",
+        "group", "agent", "bots", "share"
+    );
+    for (spec, shares) in groups {
+        for (agent, share) in agents.iter().zip(shares) {
+            println!(
+                "  {:<16} {:<20} {:>8} {:>6.1}%  {}",
+                spec.name,
+                agent.name,
+                share.bots,
+                share.fraction * 100.0,
+                share.limit
+            );
+            info!(group = %spec.name, agent = %agent.name, bots = share.bots, share = share.fraction, limit = share.limit, "placement");
+        }
+    }
+}
+
 /// Lists what went wrong in a group in one line each: failed bots and
 /// agents that did not finish their slice.
 fn group_problems(spec: &GroupSpec, outcome: &group::GroupOutcome) -> Vec<String> {
@@ -303,4 +369,31 @@ mod tests {
         make_names_unique(names.iter_mut());
         assert_eq!(names, ["host", "host#2", "other"]);
     }
+}
+
+/// Keeps the placement made before the run while every agent is there, and
+/// places the group again over the agents left after a loss, with the same
+/// weights, so that no bot goes to an agent that is gone.
+fn replace_without_lost(
+    spec: &GroupSpec,
+    planned: &[placement::Share],
+    agents: &[AgentPeer],
+    all_agents: &[PeerInfo],
+    weights: Option<&[f64]>,
+) -> Result<Vec<placement::Share>, placement::PlacementError> {
+    if agents.len() == all_agents.len() {
+        return Ok(planned.to_vec());
+    }
+    let positions: Vec<usize> = agents
+        .iter()
+        .filter_map(|agent| {
+            all_agents
+                .iter()
+                .position(|info| info.address == agent.info.address)
+        })
+        .collect();
+    let infos: Vec<PeerInfo> = agents.iter().map(|agent| agent.info.clone()).collect();
+    let weights: Option<Vec<f64>> =
+        weights.map(|weights| positions.iter().map(|&i| weights[i]).collect());
+    placement::place(&spec.name, spec.bots, &infos, weights.as_deref())
 }

@@ -23,6 +23,9 @@ pub struct Scenario {
     pub monitor: Option<MonitorSpec>,
     /// gRPC addresses of the bot agents (`http://host:port`).
     pub agents: Vec<String>,
+    /// Relative share of each agent in every group, in the order of
+    /// `agents`; `None` splits by the capacity the agents report.
+    pub agent_weights: Option<Vec<f64>>,
     pub timeline: Vec<Step>,
 }
 
@@ -100,14 +103,39 @@ impl Transport {
     }
 }
 
+/// Rule that spreads a group's bots over its rooms.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RoomDistribution {
+    Uniform,
+    /// Room r gets weight 1 / (r + 1)^exponent.
+    Zipf {
+        exponent: f64,
+    },
+}
+
+impl RoomDistribution {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomDistribution::Uniform => "uniform",
+            RoomDistribution::Zipf { .. } => "zipf",
+        }
+    }
+}
+
 /// A bot group with every setting resolved against `[defaults]`.
 #[derive(Debug, Clone)]
 pub struct GroupSpec {
     pub name: String,
     pub transport: Transport,
     pub bots: u32,
-    /// Bare JID of the room (`room@muc_domain`).
+    /// Bare JID of the room (`room@muc_domain`); with several rooms, the
+    /// agents append `-0`, `-1`, ... to its local part.
     pub room: String,
+    /// Rooms of the group, at least 1.
+    pub rooms: u32,
+    pub room_distribution: RoomDistribution,
+    /// Rooms each bot joins, from 1 to `rooms`.
+    pub rooms_per_bot: u32,
     /// Arrivals per second over the whole group.
     pub join_rate: f64,
     pub talk_after: Duration,

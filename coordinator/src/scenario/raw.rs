@@ -52,6 +52,8 @@ pub struct RawProcess {
 #[serde(deny_unknown_fields)]
 pub struct RawAgents {
     pub addresses: Vec<Spanned<String>>,
+    /// Relative share of every group's bots for each address, in order.
+    pub weights: Option<Spanned<Vec<Spanned<f64>>>>,
 }
 
 /// Group settings that `[defaults]` gives and each group may override.
@@ -68,6 +70,10 @@ pub struct RawGroupSettings {
     pub stream_management: Option<Spanned<bool>>,
     pub connect_timeout_s: Option<Spanned<f64>>,
     pub join_timeout_s: Option<Spanned<f64>>,
+    pub rooms: Option<Spanned<u32>>,
+    pub room_distribution: Option<Spanned<String>>,
+    pub zipf_exponent: Option<Spanned<f64>>,
+    pub rooms_per_bot: Option<Spanned<u32>>,
 }
 
 /// One timeline entry: either `wait_s`, or a group with `group`,
@@ -91,6 +97,10 @@ pub struct RawStep {
     pub stream_management: Option<Spanned<bool>>,
     pub connect_timeout_s: Option<Spanned<f64>>,
     pub join_timeout_s: Option<Spanned<f64>>,
+    pub rooms: Option<Spanned<u32>>,
+    pub room_distribution: Option<Spanned<String>>,
+    pub zipf_exponent: Option<Spanned<f64>>,
+    pub rooms_per_bot: Option<Spanned<u32>>,
 }
 
 impl RawStep {
@@ -107,6 +117,10 @@ impl RawStep {
             stream_management: self.stream_management,
             connect_timeout_s: self.connect_timeout_s,
             join_timeout_s: self.join_timeout_s,
+            rooms: self.rooms,
+            room_distribution: self.room_distribution,
+            zipf_exponent: self.zipf_exponent,
+            rooms_per_bot: self.rooms_per_bot,
         }
     }
 }

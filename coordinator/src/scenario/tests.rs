@@ -280,3 +280,95 @@ fn shipped_scenarios_are_valid() {
         folder.display()
     );
 }
+
+/// Room settings resolve from [defaults], and weights come with the addresses.
+#[test]
+fn rooms_and_weights_resolve() {
+    let text = VALID
+        .replace(
+            "join_rate = 5.0\n",
+            "join_rate = 5.0\nrooms = 50\nroom_distribution = \"zipf\"\nrooms_per_bot = 2\n",
+        )
+        .replace(
+            "addresses = [\"http://127.0.0.1:15051\"]\n",
+            "addresses = [\"http://127.0.0.1:15051\"]\nweights = [2.5]\n",
+        );
+    let scenario = parse(&text).unwrap();
+    assert_eq!(scenario.agent_weights, Some(vec![2.5]));
+    let group = scenario.groups().next().unwrap();
+    assert_eq!(group.rooms, 50);
+    assert_eq!(group.rooms_per_bot, 2);
+    assert_eq!(
+        group.room_distribution,
+        RoomDistribution::Zipf { exponent: 1.0 }
+    );
+
+    let plain = parse(VALID).unwrap();
+    assert_eq!(plain.agent_weights, None);
+    let group = plain.groups().next().unwrap();
+    assert_eq!(group.rooms, 1);
+    assert_eq!(group.rooms_per_bot, 1);
+    assert_eq!(group.room_distribution, RoomDistribution::Uniform);
+
+    // Addresses from --agent replace the file's, and its weights with them.
+    let overrides = Overrides {
+        agents: vec!["http://127.0.0.1:1".into(), "http://127.0.0.1:2".into()],
+        monitor: None,
+    };
+    let overridden = Scenario::parse(Path::new("t.toml"), &text, &overrides).unwrap();
+    assert_eq!(overridden.agent_weights, None);
+}
+
+/// Bad room settings and weights name the file, line and field.
+#[test]
+fn bad_rooms_and_weights_name_field() {
+    let agents = "addresses = [\"http://127.0.0.1:15051\"]\n";
+    let cases = [
+        (
+            VALID.replace("bots = 4\n", "bots = 4\nrooms = 0\n"),
+            "test.toml:31: field `timeline[1].rooms`: 0 is out of range; use 1 to 100000 rooms",
+        ),
+        (
+            VALID.replace("bots = 4\n", "bots = 4\nrooms = 2\nrooms_per_bot = 3\n"),
+            "test.toml:32: field `timeline[1].rooms_per_bot`: 3 is out of range; use 1 to `rooms` (2)",
+        ),
+        (
+            VALID.replace("join_rate = 5.0\n", "join_rate = 5.0\nrooms_per_bot = 2\n"),
+            "test.toml:23: field `defaults.rooms_per_bot`: 2 is out of range",
+        ),
+        (
+            VALID.replace("bots = 4\n", "bots = 4\nroom_distribution = \"pareto\"\n"),
+            "test.toml:31: field `timeline[1].room_distribution`: `pareto` is not a room distribution; use uniform or zipf",
+        ),
+        (
+            VALID.replace("bots = 4\n", "bots = 4\nzipf_exponent = 2.0\n"),
+            "test.toml:31: field `timeline[1].zipf_exponent`: applies only to room_distribution = \"zipf\"",
+        ),
+        (
+            VALID.replace(
+                "bots = 4\n",
+                "bots = 4\nroom_distribution = \"zipf\"\nzipf_exponent = -1.0\n",
+            ),
+            "test.toml:32: field `timeline[1].zipf_exponent`: -1 is out of range",
+        ),
+        (
+            VALID.replace(agents, &format!("{agents}weights = [1.0, 2.0]\n")),
+            "test.toml:19: field `agents.weights`: has 2 values for 1 addresses",
+        ),
+        (
+            VALID.replace(agents, &format!("{agents}weights = [-1.0]\n")),
+            "test.toml:19: field `agents.weights[0]`: -1 is not a weight",
+        ),
+        (
+            VALID.replace(agents, &format!("{agents}weights = [0.0]\n")),
+            "test.toml:19: field `agents.weights`: are all 0",
+        ),
+    ];
+    for (text, expected) in cases {
+        let message = error_of(&text);
+        assert!(
+            message.contains(expected),
+            "expected `{expected}` in `{message}`"
+        );
+    }
+}

@@ -9,8 +9,8 @@ use toml::Spanned;
 
 use super::raw::{RawGroupSettings, RawProcess, RawScenario, RawStep};
 use super::{
-    GroupSpec, MonitorSpec, Overrides, ProcessSpec, ProcessTarget, Scenario, Server, Step, TlsMode,
-    Transport,
+    GroupSpec, MonitorSpec, Overrides, ProcessSpec, ProcessTarget, RoomDistribution, Scenario,
+    Server, Step, TlsMode, Transport,
 };
 
 /// Smallest monitor interval the monitor agent accepts.
@@ -22,6 +22,12 @@ const MIN_BODY_BYTES: u32 = 48;
 const MAX_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 /// Prosody's default stanza size limit is 256 KiB; stay well below it.
 const MAX_BODY_BYTES: u32 = 64 * 1024;
+/// Maximum rooms in one group; the agents reject more.
+const MAX_ROOMS: u32 = 100_000;
+/// Maximum rooms one bot joins; the agents reject more.
+const MAX_ROOMS_PER_BOT: u32 = 100;
+/// Maximum Zipf exponent; the agents reject larger ones.
+const MAX_ZIPF_EXPONENT: f64 = 10.0;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -112,7 +118,7 @@ pub fn parse(path: &Path, source: &str, overrides: &Overrides) -> Result<Scenari
 
     let server = server(&cx, raw.server)?;
     let monitor = monitor(&cx, raw.monitor, overrides)?;
-    let agents = agents(&cx, raw.agents, overrides)?;
+    let (agents, agent_weights) = agents(&cx, raw.agents, overrides)?;
 
     let timeline_span = raw.timeline.span();
     let mut timeline = Vec::new();
@@ -148,6 +154,7 @@ pub fn parse(path: &Path, source: &str, overrides: &Overrides) -> Result<Scenari
         server,
         monitor,
         agents,
+        agent_weights,
         timeline,
     })
 }
@@ -326,17 +333,20 @@ fn process_spec(
     Ok(ProcessSpec { name, target })
 }
 
+/// Agent addresses, and their weights when the file gives them. Addresses
+/// from `--agent` replace the file's, and its weights with them.
 fn agents(
     cx: &Context,
     raw: Option<Spanned<super::raw::RawAgents>>,
     overrides: &Overrides,
-) -> Result<Vec<String>, ScenarioError> {
+) -> Result<(Vec<String>, Option<Vec<f64>>), ScenarioError> {
     if !overrides.agents.is_empty() {
-        return overrides
+        let addresses = overrides
             .agents
             .iter()
             .map(|address| checked_option("--agent", address))
-            .collect();
+            .collect::<Result<_, _>>()?;
+        return Ok((addresses, None));
     }
     let Some(raw) = raw else {
         return Err(ScenarioError::Invalid {
@@ -355,11 +365,60 @@ fn agents(
             "is empty; list at least one agent as \"http://HOST:PORT\" or pass --agent",
         ));
     }
-    raw.addresses
+    let count = raw.addresses.len();
+    let addresses = raw
+        .addresses
         .into_iter()
         .enumerate()
         .map(|(index, address)| grpc_address(cx, address, &format!("agents.addresses[{index}]")))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    let weights = raw
+        .weights
+        .map(|weights| agent_weights(cx, weights, count))
+        .transpose()?;
+    Ok((addresses, weights))
+}
+
+/// Checks `[agents] weights`: one finite, non-negative number per address,
+/// and at least one above zero.
+fn agent_weights(
+    cx: &Context,
+    raw: Spanned<Vec<Spanned<f64>>>,
+    addresses: usize,
+) -> Result<Vec<f64>, ScenarioError> {
+    let span = raw.span();
+    let raw = raw.into_inner();
+    if raw.len() != addresses {
+        return Err(cx.invalid(
+            span,
+            "agents.weights",
+            format!(
+                "has {} values for {addresses} addresses; give one weight per address, in the same order",
+                raw.len()
+            ),
+        ));
+    }
+    let mut weights = Vec::with_capacity(raw.len());
+    for (index, weight) in raw.into_iter().enumerate() {
+        let weight_span = weight.span();
+        let weight = weight.into_inner();
+        if !(weight.is_finite() && weight >= 0.0) {
+            return Err(cx.invalid(
+                weight_span,
+                &format!("agents.weights[{index}]"),
+                format!("{weight} is not a weight; use a number of 0 or more"),
+            ));
+        }
+        weights.push(weight);
+    }
+    if weights.iter().all(|&weight| weight == 0.0) {
+        return Err(cx.invalid(
+            span,
+            "agents.weights",
+            "are all 0; give at least one agent a positive weight",
+        ));
+    }
+    Ok(weights)
 }
 
 fn timeline_step(
@@ -566,11 +625,42 @@ fn group_settings(
     let (join_timeout, join_field) = pick!(join_timeout_s);
     let join_timeout = seconds(cx, join_timeout, &join_field, 10.0)?;
 
+    let (rooms, rooms_field) = pick!(rooms);
+    let (rooms, rooms_span) = match rooms {
+        None => (1, 0..0),
+        Some(value) => (*value.get_ref(), value.span()),
+    };
+    if !(1..=MAX_ROOMS).contains(&rooms) {
+        return Err(cx.invalid(
+            rooms_span,
+            &rooms_field,
+            format!("{rooms} is out of range; use 1 to {MAX_ROOMS} rooms"),
+        ));
+    }
+    let (rooms_per_bot, per_bot_field) = pick!(rooms_per_bot);
+    if let Some(value) = rooms_per_bot.as_ref() {
+        let per_bot = *value.get_ref();
+        if per_bot == 0 || per_bot > rooms || per_bot > MAX_ROOMS_PER_BOT {
+            return Err(cx.invalid(
+                value.span(),
+                &per_bot_field,
+                format!(
+                    "{per_bot} is out of range; use 1 to `rooms` ({rooms}), at most {MAX_ROOMS_PER_BOT}"
+                ),
+            ));
+        }
+    }
+    let rooms_per_bot = rooms_per_bot.map_or(1, Spanned::into_inner);
+    let room_distribution = room_distribution(cx, pick!(room_distribution), pick!(zipf_exponent))?;
+
     let group = GroupSpec {
         name,
         transport,
         bots,
         room: format!("{room}@{}", server.muc_domain),
+        rooms,
+        room_distribution,
+        rooms_per_bot,
         join_rate,
         talk_after,
         talk_rate,
@@ -596,6 +686,48 @@ fn group_settings(
         });
     }
     Ok(group)
+}
+
+/// Reads `room_distribution` and `zipf_exponent`, each with the field
+/// name that errors use. The exponent belongs to Zipf only, so a uniform
+/// group with an exponent is rejected as a likely mistake.
+fn room_distribution(
+    cx: &Context,
+    (distribution, distribution_field): (Option<Spanned<String>>, String),
+    (exponent, exponent_field): (Option<Spanned<f64>>, String),
+) -> Result<RoomDistribution, ScenarioError> {
+    let name = distribution
+        .as_ref()
+        .map_or("uniform", |value| value.get_ref().as_str());
+    match name {
+        "uniform" => match exponent {
+            None => Ok(RoomDistribution::Uniform),
+            Some(value) => Err(cx.invalid(
+                value.span(),
+                &exponent_field,
+                "applies only to room_distribution = \"zipf\"; remove it or set the distribution",
+            )),
+        },
+        "zipf" => {
+            let Some(value) = exponent else {
+                return Ok(RoomDistribution::Zipf { exponent: 1.0 });
+            };
+            let exponent = *value.get_ref();
+            if !(exponent.is_finite() && exponent > 0.0 && exponent <= MAX_ZIPF_EXPONENT) {
+                return Err(cx.invalid(
+                    value.span(),
+                    &exponent_field,
+                    format!("{exponent} is out of range; use a number above 0 and at most {MAX_ZIPF_EXPONENT}"),
+                ));
+            }
+            Ok(RoomDistribution::Zipf { exponent })
+        }
+        other => Err(cx.invalid(
+            distribution.as_ref().map_or(0..0, |value| value.span()),
+            &distribution_field,
+            format!("`{other}` is not a room distribution; use uniform or zipf"),
+        )),
+    }
 }
 
 fn non_empty(cx: &Context, value: Spanned<String>, field: &str) -> Result<String, ScenarioError> {

@@ -154,7 +154,7 @@ fn render_groups_settings(out: &mut String, run: &RunInfo) {
             group.talk_duration_s,
             group.leave_after_s,
             group.body_bytes,
-            cell(&group.room),
+            cell(&room_label(group)),
             group.scheduled_start_s,
             cell(&placement.join(", ")),
         );
@@ -236,6 +236,22 @@ fn format_option(value: Option<f64>, decimals: usize) -> String {
     }
 }
 
+/// Room cell of a group: the JID alone for one room, else the room count,
+/// the distribution and the rooms per bot after it.
+fn room_label(group: &crate::results::run_info::GroupInfo) -> String {
+    if group.rooms <= 1 {
+        return group.room.clone();
+    }
+    let distribution = match group.zipf_exponent {
+        Some(exponent) => format!("zipf {exponent}"),
+        None => group.room_distribution.clone(),
+    };
+    format!(
+        "{} × {} ({distribution}, {} per bot)",
+        group.room, group.rooms, group.rooms_per_bot
+    )
+}
+
 /// Escapes the characters that would end a markdown table cell or row.
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
@@ -297,6 +313,25 @@ mod tests {
             "2000-02-29 00:00:00.000 UTC"
         );
         assert_eq!(format_utc(-1_000_000), "1969-12-31 23:59:59.000 UTC");
+    }
+
+    /// Several rooms show their count, distribution and rooms per bot.
+    #[test]
+    fn room_label_shows_rooms() {
+        let text = r#"{"name": "g", "transport": "c2s", "tls": "none",
+            "stream_management": false, "bots": 10, "room": "r@m", "join_rate": 1.0,
+            "talk_after_s": 0.0, "talk_rate": 0.0, "talk_duration_s": 0.0,
+            "leave_after_s": 1.0, "body_bytes": 64, "scheduled_start_s": 0.0,
+            "placement": []}"#;
+        let mut group: crate::results::run_info::GroupInfo = serde_json::from_str(text).unwrap();
+        assert_eq!(group.rooms, 1, "older run.json reads as one room");
+        assert_eq!(room_label(&group), "r@m");
+
+        group.rooms = 500;
+        group.room_distribution = "zipf".to_string();
+        group.zipf_exponent = Some(1.2);
+        group.rooms_per_bot = 2;
+        assert_eq!(room_label(&group), "r@m × 500 (zipf 1.2, 2 per bot)");
     }
 
     /// Pipes in names cannot break a table row.
