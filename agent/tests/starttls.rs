@@ -13,7 +13,11 @@ fn prosody_with_certificate() -> Prosody {
         cert_pem: certified.cert.pem(),
         key_pem: certified.signing_key.serialize_pem(),
     };
-    Prosody::start(ProsodyOptions { tls: Some(tls) }).unwrap()
+    Prosody::start(ProsodyOptions {
+        tls: Some(tls),
+        ..ProsodyOptions::default()
+    })
+    .unwrap()
 }
 
 /// Bots that require STARTTLS and accept the self-signed certificate run cleanly.
