@@ -1,6 +1,8 @@
 //! Lifecycle of one bot, run as one tokio task.
 //!
 //! 1. Sleep until the bot's start time: start_at + global index / join_rate.
+//!    The wake-up's lag behind that time goes into the join-lag histogram,
+//!    and a lag over [`LATE_JOIN_THRESHOLD`] counts as a late join.
 //! 2. Connect and negotiate a session within `connect_timeout`. The moment
 //!    bind (and stream management, if requested) completes is "connected";
 //!    talk and leave times are offsets from it.
@@ -10,8 +12,8 @@
 //!    `join_timeout`.
 //! 4. Talk: from `talk_after`, send groupchat messages on a fixed timetable
 //!    (message k is due at talk start + k / talk_rate) for `talk_duration`.
-//!    A send more than [`LATE_SEND_THRESHOLD`] behind its due time counts as
-//!    late. Every groupchat message with a body and without `<delay/>`
+//!    Each send's lag behind its due time goes into the send-lag histogram,
+//!    and a lag over [`LATE_SEND_THRESHOLD`] counts as a late send. Every groupchat message with a body and without `<delay/>`
 //!    (history) is counted; the bot's own reflections also give a latency.
 //! 5. Leave at `leave_after`: unavailable presence to the room, a short wait
 //!    for the room to confirm, then a clean stream close.
@@ -40,6 +42,9 @@ pub use marker::Marker;
 
 /// Sends later than this behind their due time count in `late_sends`.
 pub const LATE_SEND_THRESHOLD: Duration = Duration::from_millis(100);
+/// Connects that start later than this behind their scheduled time count in
+/// `late_joins`.
+pub const LATE_JOIN_THRESHOLD: Duration = Duration::from_millis(100);
 /// Maximum wait for the room to confirm a leave before the stream is closed.
 const LEAVE_CONFIRM_WAIT: Duration = Duration::from_secs(2);
 
@@ -115,6 +120,16 @@ impl Bot {
                 return;
             }
             _ = tokio::time::sleep_until(start) => {}
+        }
+        // Lag behind the schedule, on the wall clock: `start` maps a time
+        // already past to now, so it would hide a bot spawned late.
+        let scheduled = self.plan.start_of(self.global_index);
+        let join_lag = u64::try_from(unix_micros_now() - scheduled).unwrap_or(0);
+        self.stats.join_lag.record(join_lag);
+        if Duration::from_micros(join_lag) > LATE_JOIN_THRESHOLD {
+            self.stats
+                .late_joins
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
 
         self.stats
@@ -280,7 +295,9 @@ impl Bot {
         seq: u64,
         due: Instant,
     ) -> Result<(), BotError> {
-        if Instant::now().saturating_duration_since(due) > LATE_SEND_THRESHOLD {
+        let send_lag = Instant::now().saturating_duration_since(due);
+        self.stats.send_lag.record(micros(send_lag));
+        if send_lag > LATE_SEND_THRESHOLD {
             self.stats
                 .late_sends
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -392,7 +409,7 @@ impl Bot {
             let latency = unix_micros_now()
                 .saturating_sub(marker.sent_unix_micros)
                 .max(0);
-            self.stats.record_latency(latency as u64);
+            self.stats.latency.record(latency as u64);
         }
     }
 
@@ -430,4 +447,9 @@ pub fn instant_at(unix_micros: i64) -> Instant {
     let ahead = unix_micros.saturating_sub(unix_micros_now());
     let ahead = Duration::from_micros(u64::try_from(ahead).unwrap_or(0)).min(MAX_AHEAD);
     Instant::now() + ahead
+}
+
+/// Whole microseconds of `duration`, saturating at `u64::MAX`.
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }

@@ -138,8 +138,10 @@ fn report(stats: &GroupStats, done: bool) -> GroupReport {
     GroupReport {
         unix_micros: unix_micros_now(),
         counters: Some(stats.counters()),
-        latency_histogram: stats.take_interval_histogram(),
+        latency_histogram: stats.latency.take(),
         done,
         phases: Some(stats.phases()),
+        join_lag_histogram: stats.join_lag.take(),
+        send_lag_histogram: stats.send_lag.take(),
     }
 }
