@@ -7,7 +7,7 @@ use xmppload_agent::testing::{Prosody, ProsodyOptions};
 use xmppload_proto::v1::GroupReport;
 
 /// Lag that an agent with a handful of bots stays under even on a busy
-/// 2-core machine; a bot that misses its time by more is a scheduling bug.
+/// 2-core machine. A bot that misses its time by more points to a bug.
 const SCHEDULE_BOUND_MICROS: u64 = 1_000_000;
 
 /// Checks the exact final counters of a slice whose bots all shared the room.
@@ -160,7 +160,7 @@ async fn stream_management_keeps_all_messages() {
 }
 
 /// A group whose schedule is already past when it arrives starts every bot
-/// late, and the join-lag histogram and `late_joins` say so.
+/// late, which the join-lag histogram and `late_joins` record.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_schedule_counts_late_joins() {
     const BEHIND_MICROS: i64 = 3_000_000;

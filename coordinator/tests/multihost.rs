@@ -395,6 +395,31 @@ fn agents_on_separate_hosts() {
         }
     }
 
+    // Schedule lag: one join sample per bot and one send sample per message.
+    let lag = read_csv(&dir.join("schedule_lag.csv"));
+    for group in ["c2s", "websocket"] {
+        let row = |kind: &str| {
+            lag.iter()
+                .find(|row| row["group"] == group && row["kind"] == kind)
+                .unwrap_or_else(|| panic!("no {kind} lag row for {group}: {lag:?}"))
+        };
+        assert_eq!(
+            number(row("join"), "samples") as u64,
+            BOTS,
+            "{group} join-lag samples"
+        );
+        assert_eq!(
+            number(row("send"), "samples") as u64,
+            BOTS * messages_per_bot,
+            "{group} send-lag samples"
+        );
+        for kind in ["join", "send"] {
+            let (p50, max) = (number(row(kind), "p50_us"), number(row(kind), "max_us"));
+            assert!(p50 <= max, "{group} {kind} lag p50 {p50} above max {max}");
+            assert!(max < 2_000_000.0, "{group} {kind} lag max {max} µs");
+        }
+    }
+
     // Prosody's side of the sockets: bots of each group came from both load
     // addresses, as many at once as that agent ran, and from nowhere else.
     let loads: BTreeSet<IpAddr> = [network.load(1), network.load(2)].into();

@@ -100,6 +100,12 @@ pub const LATENCY_HEADER: &[&str] = &["t_s", "agent", "group", "count", "histogr
 /// Column names of `phases.csv`.
 pub const PHASES_HEADER: &[&str] = &["group", "phase", "start_s", "end_s"];
 
+/// Column names of `schedule_lag.csv`: per group and kind (`join` or
+/// `send`), the samples, the late count and the lag quantiles in µs.
+pub const SCHEDULE_LAG_HEADER: &[&str] = &[
+    "group", "kind", "samples", "late", "p50_us", "p99_us", "max_us",
+];
+
 /// An open `results/NN/` folder.
 pub struct ResultsDir {
     dir: PathBuf,
@@ -107,6 +113,7 @@ pub struct ResultsDir {
     bots: CsvFile,
     latency: CsvFile,
     phases: CsvFile,
+    schedule_lag: CsvFile,
 }
 
 impl ResultsDir {
@@ -141,6 +148,7 @@ impl ResultsDir {
             bots: CsvFile::create(dir.join("bots.csv"), BOTS_HEADER)?,
             latency: CsvFile::create(dir.join("latency.csv"), LATENCY_HEADER)?,
             phases: CsvFile::create(dir.join("phases.csv"), PHASES_HEADER)?,
+            schedule_lag: CsvFile::create(dir.join("schedule_lag.csv"), SCHEDULE_LAG_HEADER)?,
             dir,
         })
     }
@@ -202,6 +210,14 @@ impl ResultsDir {
         T: AsRef<[u8]>,
     {
         self.phases.append(record)
+    }
+
+    pub fn append_schedule_lag<I, T>(&self, record: I) -> Result<(), ResultsError>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<[u8]>,
+    {
+        self.schedule_lag.append(record)
     }
 }
 

@@ -15,6 +15,7 @@ use xmppload_proto::v1::{
 };
 use xmppload_proto::{PROTOCOL_VERSION, unix_micros_now};
 
+use super::lag::ScheduleLag;
 use super::{GROUP_GRACE, seconds_since};
 use crate::peers::AgentPeer;
 use crate::progress::Progress;
@@ -39,6 +40,8 @@ struct SliceOutcome {
     lost_at_s: Option<f64>,
     /// Counters of the last report received.
     last_counters: Option<GroupCounters>,
+    /// Join and send lag of every report received.
+    lag: ScheduleLag,
 }
 
 /// End state of a group, for the run's record and exit status.
@@ -140,6 +143,7 @@ pub async fn run(
                             )),
                             last_counters: None,
                             lost_at_s: Some(seconds_since(started, unix_micros_now())),
+                            lag: ScheduleLag::new(),
                         }
                     }
                 }
@@ -153,10 +157,15 @@ pub async fn run(
         failed_bots: 0,
         joined_bots: 0,
     };
+    let mut lag = ScheduleLag::new();
+    let (mut late_joins, mut late_sends) = (0, 0);
     for outcome in &outcomes {
+        lag.merge(&outcome.lag);
         if let Some(counters) = &outcome.last_counters {
             group_outcome.failed_bots += counters.failed_total;
             group_outcome.joined_bots += counters.joined_total;
+            late_joins += counters.late_joins;
+            late_sends += counters.late_sends;
         }
         if let Some(reason) = &outcome.unfinished {
             warn!(agent = %outcome.agent, group = %spec.name, %reason, "agent did not finish its slice; its counters stop at the last report");
@@ -167,6 +176,9 @@ pub async fn run(
                 lost_at_s: outcome.lost_at_s,
             });
         }
+    }
+    for row in lag.rows(&spec.name, late_joins, late_sends) {
+        results.append_schedule_lag(row)?;
     }
     let merged = merge_phases(outcomes.iter().map(|outcome| &outcome.phases));
     for (phase, first, last) in [
@@ -306,6 +318,7 @@ async fn stream_slice(
         unfinished: Some("the stream ended without a final report".to_string()),
         last_counters: None,
         lost_at_s: None,
+        lag: ScheduleLag::new(),
     };
 
     let mut client = agent.client.clone();
@@ -339,6 +352,9 @@ async fn stream_slice(
         };
         if let Err(err) = write_report(agent, &group, &report, results, started, progress) {
             warn!(agent = %agent.info.name, %group, %err, "cannot write a report row");
+        }
+        if let Err(err) = outcome.lag.add_report(&report) {
+            warn!(agent = %agent.info.name, %group, %err, "dropping a report's schedule lag");
         }
         if let Some(phases) = report.phases {
             outcome.phases = phases_to_local(agent, phases);

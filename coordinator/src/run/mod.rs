@@ -7,6 +7,7 @@
 //! lasts until every agent reports its slice done or its bound passes.
 
 mod group;
+mod lag;
 mod monitor;
 
 use std::path::PathBuf;
