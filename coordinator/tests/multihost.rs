@@ -131,7 +131,7 @@ fn build_network() -> Network {
 
 /// Runs `make()` on a new thread inside network namespace `namespace`, on a
 /// current-thread runtime of its own. The thread binds a listener on `ip`
-/// port 0 there and passes it to `make`; the bound address comes back.
+/// port 0 there and passes it to `make`, and this returns the bound address.
 fn spawn_in_namespace<F, Fut>(namespace: &str, ip: IpAddr, make: F) -> SocketAddr
 where
     F: FnOnce(tokio::net::TcpListener) -> Fut + Send + 'static,
@@ -274,7 +274,7 @@ fn per_agent(bots: &[HashMap<String, String>], group: &str, column: &str) -> BTr
 }
 
 /// Bots on two load hosts reach Prosody on a third from their own addresses,
-/// and the monitor beside Prosody sees it work.
+/// and the monitor beside Prosody measures its CPU.
 #[test]
 fn agents_on_separate_hosts() {
     if let Some(reason) = namespaces_unavailable() {
@@ -418,6 +418,25 @@ fn agents_on_separate_hosts() {
             assert!(p50 <= max, "{group} {kind} lag p50 {p50} above max {max}");
             assert!(max < 2_000_000.0, "{group} {kind} lag max {max} µs");
         }
+    }
+
+    // The report shows the same sample counts, group by group.
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    for group in ["c2s", "websocket"] {
+        let section = report
+            .split("## Group ")
+            .find(|section| section.starts_with(group))
+            .unwrap_or_else(|| panic!("report has no section for {group}:\n{report}"));
+        let join_row = format!("| join | {BOTS} |");
+        let send_row = format!("| send | {} |", BOTS * messages_per_bot);
+        assert!(
+            section.contains(&join_row),
+            "{group} lacks `{join_row}`:\n{section}"
+        );
+        assert!(
+            section.contains(&send_row),
+            "{group} lacks `{send_row}`:\n{section}"
+        );
     }
 
     // Prosody's side of the sockets: bots of each group came from both load

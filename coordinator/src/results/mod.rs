@@ -8,4 +8,5 @@ mod writer;
 
 pub use writer::{
     BOTS_HEADER, LATENCY_HEADER, MONITOR_HEADER, PHASES_HEADER, ResultsDir, ResultsError,
+    SCHEDULE_LAG_HEADER,
 };
