@@ -20,6 +20,7 @@
 //! its [`error::FailureKind`], and [`AgentError`] for the server.
 
 pub mod bot;
+pub mod clock;
 pub mod error;
 pub mod group;
 pub mod host;
@@ -54,6 +55,8 @@ pub struct AgentConfig {
     /// Time after which the agent stops the bots of a coordinator that no
     /// longer returns HTTP/2 PINGs (`--lease-seconds`).
     pub lease: Duration,
+    /// Clock that every agent timestamp and schedule is read from.
+    pub clock: clock::AgentClock,
 }
 
 /// Default of `--lease-seconds`.
@@ -68,6 +71,7 @@ impl Default for AgentConfig {
             limits: Limits::default(),
             running_bots: RunningBots::default(),
             lease: DEFAULT_LEASE,
+            clock: clock::AgentClock::default(),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use xmppload_agent::clock::AgentClock;
 use xmppload_agent::policy::limits::{DEFAULT_MAX_BOTS, DEFAULT_MAX_CONNECT_RATE, DEFAULT_MAX_RUN};
 use xmppload_agent::policy::{AllowedTarget, Limits, TargetPolicy};
 use xmppload_agent::{AgentConfig, DEFAULT_LEASE, serve};
@@ -66,6 +67,17 @@ struct Options {
     #[arg(long, value_name = "S", default_value_t = DEFAULT_LEASE.as_secs(),
           value_parser = clap::value_parser!(u64).range(2..=3600), hide_default_value = true)]
     lease_seconds: u64,
+
+    /// Milliseconds added to every time the agent reads from its clock, to
+    /// test the coordinator's clock alignment (hidden: tests only)
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 0,
+        hide = true,
+        allow_negative_numbers = true
+    )]
+    clock_offset_ms: i64,
 }
 
 /// Parses a finite, positive rate.
@@ -133,6 +145,9 @@ async fn main() -> anyhow::Result<()> {
             max_run: Duration::from_secs(options.max_run_seconds),
         },
         lease: Duration::from_secs(options.lease_seconds),
+        clock: AgentClock {
+            offset_micros: options.clock_offset_ms.saturating_mul(1000),
+        },
         ..AgentConfig::default()
     };
     serve(listener, config, shutdown)

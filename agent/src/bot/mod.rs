@@ -27,10 +27,10 @@ mod marker;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::clock::AgentClock;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, warn};
-use xmppload_proto::unix_micros_now;
 
 use crate::error::{BotError, FailureKind};
 use crate::group::plan::GroupPlan;
@@ -112,7 +112,7 @@ impl Bot {
     }
 
     async fn run_inner(self, cancel: CancellationToken) {
-        let start = instant_at(self.plan.start_of(self.global_index));
+        let start = instant_at(self.plan.clock, self.plan.start_of(self.global_index));
         tokio::select! {
             _ = cancel.cancelled() => {
                 // Never started: the deadline passed or the client went away.
@@ -124,7 +124,7 @@ impl Bot {
         // Lag behind the schedule, on the wall clock: `start` maps a time
         // already past to now, so it would hide a bot spawned late.
         let scheduled = self.plan.start_of(self.global_index);
-        let join_lag = u64::try_from(unix_micros_now() - scheduled).unwrap_or(0);
+        let join_lag = u64::try_from(self.plan.clock.now() - scheduled).unwrap_or(0);
         self.stats.join_lag.record(join_lag);
         if Duration::from_micros(join_lag) > LATE_JOIN_THRESHOLD {
             self.stats
@@ -246,7 +246,7 @@ impl Bot {
         self.stats
             .joined_total
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.stats.record_phase(Phase::Join, unix_micros_now());
+        self.stats.record_phase(Phase::Join, self.plan.clock.now());
         debug!("joined the room");
         Ok(())
     }
@@ -302,7 +302,7 @@ impl Bot {
                 .late_sends
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        let sent_unix_micros = unix_micros_now();
+        let sent_unix_micros = self.plan.clock.now();
         let body = Marker {
             nick: &self.nick,
             seq,
@@ -329,7 +329,7 @@ impl Bot {
             escape(&self.occupant)
         );
         session.send(&presence).await?;
-        self.stats.record_phase(Phase::Leave, unix_micros_now());
+        self.stats.record_phase(Phase::Leave, self.plan.clock.now());
 
         // Messages that arrive before the confirmation still count.
         let confirm = async {
@@ -406,7 +406,10 @@ impl Bot {
             self.stats.reflections.fetch_add(1, Relaxed);
             // NOTE: the latency subtracts two wall-clock readings, so a clock
             // step on the agent host during a run skews these samples.
-            let latency = unix_micros_now()
+            let latency = self
+                .plan
+                .clock
+                .now()
                 .saturating_sub(marker.sent_unix_micros)
                 .max(0);
             self.stats.latency.record(latency as u64);
@@ -440,11 +443,11 @@ impl Bot {
     }
 }
 
-/// Maps a Unix-microsecond wall-clock time onto the monotonic clock. A time
+/// Maps a Unix-microsecond time of `clock` onto the monotonic clock. A time
 /// in the past maps to now, and one more than a year ahead to a year ahead.
-pub fn instant_at(unix_micros: i64) -> Instant {
+pub fn instant_at(clock: AgentClock, unix_micros: i64) -> Instant {
     const MAX_AHEAD: Duration = Duration::from_secs(365 * 24 * 3600);
-    let ahead = unix_micros.saturating_sub(unix_micros_now());
+    let ahead = unix_micros.saturating_sub(clock.now());
     let ahead = Duration::from_micros(u64::try_from(ahead).unwrap_or(0)).min(MAX_AHEAD);
     Instant::now() + ahead
 }

@@ -4,6 +4,7 @@
 //! message travels back to the author of the scenario. Past this boundary the
 //! agent works only with the plan's domain types.
 
+use crate::clock::AgentClock;
 use std::time::Duration;
 
 use tonic::Status;
@@ -45,12 +46,14 @@ pub struct GroupPlan {
     pub connect_timeout: Duration,
     pub join_timeout: Duration,
     pub deadline: Duration,
+    /// The agent's clock, which all of the slice's times are read from.
+    pub clock: AgentClock,
 }
 
 impl GroupPlan {
     /// Checks the request and converts it; a bad field yields
     /// `invalid_argument`, a protocol mismatch `failed_precondition`.
-    pub fn from_request(request: RunGroupRequest) -> Result<GroupPlan, Status> {
+    pub fn from_request(request: RunGroupRequest, clock: AgentClock) -> Result<GroupPlan, Status> {
         xmppload_proto::check_version(request.protocol_version)?;
 
         let group = request.group.trim().to_owned();
@@ -207,6 +210,7 @@ impl GroupPlan {
             connect_timeout: Duration::from_millis(request.connect_timeout_ms),
             join_timeout: Duration::from_millis(request.join_timeout_ms),
             deadline: Duration::from_millis(request.deadline_ms),
+            clock,
         })
     }
 
