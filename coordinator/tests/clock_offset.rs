@@ -112,6 +112,33 @@ async fn shifted_agent_lands_on_timeline() {
             peer["name"]
         );
     }
+    // clock.csv has the estimate made at connect and the one made again
+    // before the group, each within its own uncertainty of the shift.
+    let clock_rows = read_csv(&dir.join("clock.csv"));
+    for (name, expected) in [("correct", 0.0), ("shifted", SHIFT_MICROS as f64)] {
+        let rows: Vec<_> = clock_rows
+            .iter()
+            .filter(|row| row["peer"] == name)
+            .collect();
+        assert_eq!(rows.len(), 2, "{name} clock estimates: {clock_rows:?}");
+        for row in rows {
+            let offset = number(row, "offset_micros");
+            let uncertainty = number(row, "uncertainty_micros");
+            assert!(
+                (offset - expected).abs() <= uncertainty + 1.0,
+                "{name} estimate {offset} µs ± {uncertainty}, expected {expected}"
+            );
+        }
+    }
+    assert_eq!(
+        clock_rows
+            .iter()
+            .filter(|row| row["role"] == "monitor")
+            .count(),
+        1,
+        "monitor clock estimates: {clock_rows:?}"
+    );
+
     let uncertainty_s = peers
         .iter()
         .map(|peer| peer["clock_uncertainty_micros"].as_i64().unwrap())

@@ -7,6 +7,6 @@ pub mod run_info;
 mod writer;
 
 pub use writer::{
-    BOTS_HEADER, LATENCY_HEADER, MONITOR_HEADER, PHASES_HEADER, ResultsDir, ResultsError,
-    SCHEDULE_LAG_HEADER,
+    BOTS_HEADER, CLOCK_HEADER, LATENCY_HEADER, MONITOR_HEADER, PHASES_HEADER, ResultsDir,
+    ResultsError, SCHEDULE_LAG_HEADER,
 };

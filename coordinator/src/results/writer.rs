@@ -106,6 +106,9 @@ pub const SCHEDULE_LAG_HEADER: &[&str] = &[
     "group", "kind", "samples", "late", "p50_us", "p99_us", "max_us",
 ];
 
+/// Column names of `clock.csv`: one row per clock offset estimate of a peer.
+pub const CLOCK_HEADER: &[&str] = &["t_s", "peer", "role", "offset_micros", "uncertainty_micros"];
+
 /// An open `results/NN/` folder.
 pub struct ResultsDir {
     dir: PathBuf,
@@ -114,6 +117,7 @@ pub struct ResultsDir {
     latency: CsvFile,
     phases: CsvFile,
     schedule_lag: CsvFile,
+    clock: CsvFile,
 }
 
 impl ResultsDir {
@@ -149,6 +153,7 @@ impl ResultsDir {
             latency: CsvFile::create(dir.join("latency.csv"), LATENCY_HEADER)?,
             phases: CsvFile::create(dir.join("phases.csv"), PHASES_HEADER)?,
             schedule_lag: CsvFile::create(dir.join("schedule_lag.csv"), SCHEDULE_LAG_HEADER)?,
+            clock: CsvFile::create(dir.join("clock.csv"), CLOCK_HEADER)?,
             dir,
         })
     }
@@ -218,6 +223,14 @@ impl ResultsDir {
         T: AsRef<[u8]>,
     {
         self.schedule_lag.append(record)
+    }
+
+    pub fn append_clock<I, T>(&self, record: I) -> Result<(), ResultsError>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<[u8]>,
+    {
+        self.clock.append(record)
     }
 }
 

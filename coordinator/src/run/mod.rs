@@ -6,6 +6,7 @@
 //! after the other. A wait sleeps. A group is split over the agents and
 //! lasts until every agent reports its slice done or its bound passes.
 
+mod clocks;
 mod group;
 mod lag;
 mod monitor;
@@ -113,6 +114,12 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
         groups: Vec::new(),
     };
     results.write_run_info(&run_info)?;
+    if let Some(peer) = &monitor {
+        clocks::record(&results, started, &peer.info.name, "monitor", peer.clock)?;
+    }
+    for agent in &agents {
+        clocks::record(&results, started, &agent.info.name, "agent", agent.clock)?;
+    }
 
     let progress = Progress::default();
     let run_end = CancellationToken::new();
@@ -147,6 +154,7 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
             }
             Step::Group(spec) => {
                 progress.set_phase(format!("group {}", spec.name));
+                clocks::refresh_agents(&mut agents, &results, started).await;
                 let outcome = group::run(
                     spec,
                     &scenario.server,
