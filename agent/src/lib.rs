@@ -20,6 +20,7 @@
 //! its [`error::FailureKind`], and [`AgentError`] for the server.
 
 pub mod bot;
+pub mod clock;
 pub mod error;
 pub mod group;
 pub mod host;
@@ -61,6 +62,8 @@ pub struct AgentConfig {
     /// Descriptor and port limits, and the source addresses
     /// (`--source-address`).
     pub capacity: HostCapacity,
+    /// Clock that every agent timestamp and schedule is read from.
+    pub clock: clock::AgentClock,
 }
 
 /// Default of `--lease-seconds`.
@@ -77,6 +80,7 @@ impl Default for AgentConfig {
             running_bots: RunningBots::default(),
             lease: DEFAULT_LEASE,
             capacity: HostCapacity::default(),
+            clock: clock::AgentClock::default(),
         }
     }
 }

@@ -35,7 +35,7 @@ impl AgentService {
     fn admit(&self, plan: &GroupPlan) -> Result<BotReservation, Status> {
         self.config.targets.check(&plan.endpoint)?;
         let limits = &self.config.limits;
-        limits.check_plan(plan, xmppload_proto::unix_micros_now())?;
+        limits.check_plan(plan, self.config.clock.now())?;
         let reservation = self
             .config
             .running_bots
@@ -83,7 +83,7 @@ impl BotAgent for AgentService {
         _request: Request<ClockRequest>,
     ) -> Result<Response<ClockResponse>, Status> {
         Ok(Response::new(ClockResponse {
-            unix_micros: xmppload_proto::unix_micros_now(),
+            unix_micros: self.config.clock.now(),
         }))
     }
 
@@ -93,7 +93,7 @@ impl BotAgent for AgentService {
         &self,
         request: Request<RunGroupRequest>,
     ) -> Result<Response<Self::RunGroupStream>, Status> {
-        let mut plan = GroupPlan::from_request(request.into_inner())?;
+        let mut plan = GroupPlan::from_request(request.into_inner(), self.config.clock)?;
         plan.source_addresses = self.config.capacity.source_addresses.clone();
         let reservation = self.admit(&plan).inspect_err(|status| {
             warn!(group = %plan.group, code = ?status.code(), message = status.message(), "rejected a group");

@@ -1,9 +1,10 @@
 //! A throwaway Prosody for integration tests.
 //!
 //! [`Prosody::start`] fills `deploy/local/prosody.cfg.lua.template` with two
-//! free loopback ports and a fresh run directory, starts `prosody -F` in the
+//! free ports and a fresh run directory, starts `prosody -F` in the
 //! foreground, and waits until its pidfile exists and both ports accept
-//! connections. Dropping the value kills the process and deletes the run
+//! connections. It listens on loopback unless the options name another
+//! interface address, and it can run inside a network namespace. Dropping the value kills the process and deletes the run
 //! directory. The module uses only std so that other crates' tests can use
 //! it without extra dependencies.
 //!
@@ -11,7 +12,7 @@
 //! what the template targets.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -47,6 +48,14 @@ pub struct ProsodyOptions {
     /// `deploy/local/modules`. Statistics cost Prosody CPU, so tests that
     /// measure CPU leave this off.
     pub statistics: bool,
+    /// Address that c2s, HTTP and HTTPS listen on instead of 127.0.0.1. It
+    /// must be reachable from the test process, which probes the ports.
+    pub interface: Option<IpAddr>,
+    /// Network namespace (a name under /var/run/netns) that Prosody runs in,
+    /// through `ip netns exec`. Ports are still picked on the caller's
+    /// loopback. Nothing else listens in a namespace that the caller just
+    /// made, so they are free there too.
+    pub netns: Option<String>,
 }
 
 /// A certificate chain and its private key, both PEM.
@@ -61,6 +70,8 @@ pub struct TlsFiles {
 pub struct Prosody {
     child: Child,
     run_dir: PathBuf,
+    /// Address that every listener is bound to.
+    interface: IpAddr,
     c2s_port: u16,
     http_port: u16,
     /// HTTPS port, only when the options carried a certificate.
@@ -91,7 +102,8 @@ impl Prosody {
         let ports = free_ports(3)?;
         let (c2s_port, http_port) = (ports[0], ports[1]);
         let https_port = options.tls.as_ref().map(|_| ports[2]);
-        let mut extra = match &options.tls {
+        let interface = options.interface.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let tls_extra = match &options.tls {
             Some(tls) => {
                 let cert = run_dir.join("certs").join(format!("{DOMAIN}.crt"));
                 let key = run_dir.join("certs").join(format!("{DOMAIN}.key"));
@@ -101,7 +113,7 @@ impl Prosody {
                 // these override the template's empty `https_ports`.
                 format!(
                     "ssl = {{ certificate = \"{cert}\"; key = \"{key}\"; }}\n\
-                     https_ports = {{ {https} }}\nhttps_interfaces = {{ \"127.0.0.1\" }}\n\
+                     https_ports = {{ {https} }}\nhttps_interfaces = {{ \"{interface}\" }}\n\
                      https_ssl = {{ certificate = \"{cert}\"; key = \"{key}\"; }}",
                     cert = cert.display(),
                     key = key.display(),
@@ -110,6 +122,11 @@ impl Prosody {
             }
             None => String::new(),
         };
+        // Later assignments win in Prosody's Lua configuration, so these
+        // override the template's loopback `interfaces`.
+        let mut extra = format!(
+            "interfaces = {{ \"{interface}\" }}\nhttp_interfaces = {{ \"{interface}\" }}\n{tls_extra}"
+        );
         let mut extra_modules = String::new();
         if options.statistics {
             // "manual" collects on each scrape of the metrics endpoint
@@ -132,7 +149,15 @@ impl Prosody {
         std::fs::write(&config_path, config)?;
 
         let output = std::fs::File::create(run_dir.join("console.log"))?;
-        let child = Command::new("prosody")
+        let mut command = match &options.netns {
+            Some(namespace) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", namespace, "prosody"]);
+                command
+            }
+            None => Command::new("prosody"),
+        };
+        let child = command
             .arg("--config")
             .arg(&config_path)
             .arg("-F")
@@ -142,7 +167,12 @@ impl Prosody {
             .stderr(output)
             .spawn()
             .map_err(|err| {
-                if err.kind() == io::ErrorKind::NotFound {
+                if err.kind() == io::ErrorKind::NotFound && options.netns.is_some() {
+                    io::Error::new(
+                        err.kind(),
+                        "ip not found: install it with `apt-get install -y iproute2`",
+                    )
+                } else if err.kind() == io::ErrorKind::NotFound {
                     io::Error::new(
                         err.kind(),
                         "prosody not found: install it with `apt-get install -y prosody`",
@@ -156,6 +186,7 @@ impl Prosody {
         let mut prosody = Prosody {
             child,
             run_dir,
+            interface,
             c2s_port,
             http_port,
             https_port,
@@ -177,7 +208,7 @@ impl Prosody {
             }
             let https_ready = self
                 .https_port
-                .is_none_or(|port| accepts(SocketAddr::from(([127, 0, 0, 1], port))));
+                .is_none_or(|port| accepts(SocketAddr::new(self.interface, port)));
             let ready = self.pidfile().exists()
                 && accepts(self.c2s_addr())
                 && accepts(self.http_addr())
@@ -199,6 +230,8 @@ impl Prosody {
     }
 
     /// Process id of the Prosody process (a `lua5.4` process on Debian).
+    /// `ip netns exec` replaces itself with Prosody, so this is Prosody's
+    /// pid in a namespace too.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -209,25 +242,27 @@ impl Prosody {
 
     /// Address of the c2s listener.
     pub fn c2s_addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.c2s_port))
+        SocketAddr::new(self.interface, self.c2s_port)
     }
 
     /// Address of the HTTP listener that serves WebSocket and BOSH.
     pub fn http_addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.http_port))
+        SocketAddr::new(self.interface, self.http_port)
     }
 
     /// `ws://` URL of the RFC 7395 endpoint.
     pub fn websocket_url(&self) -> String {
-        format!("ws://127.0.0.1:{}/xmpp-websocket", self.http_port)
+        format!("ws://{}/xmpp-websocket", self.http_addr())
     }
 
     /// `wss://` URL of the RFC 7395 endpoint; only with a certificate. The
-    /// certificate names the XMPP domain, not 127.0.0.1, so clients must
+    /// certificate names the XMPP domain, not the address, so clients must
     /// accept invalid certificates.
     pub fn websocket_tls_url(&self) -> Option<String> {
-        self.https_port
-            .map(|port| format!("wss://127.0.0.1:{port}/xmpp-websocket"))
+        self.https_port.map(|port| {
+            let addr = SocketAddr::new(self.interface, port);
+            format!("wss://{addr}/xmpp-websocket")
+        })
     }
 
     /// URL of `mod_http_openmetrics`; it responds only when the server was

@@ -6,6 +6,10 @@ use common::*;
 use xmppload_agent::testing::{Prosody, ProsodyOptions};
 use xmppload_proto::v1::GroupReport;
 
+/// Lag that an agent with a handful of bots stays under even on a busy
+/// 2-core machine. A bot that misses its time by more points to a bug.
+const SCHEDULE_BOUND_MICROS: u64 = 1_000_000;
+
 /// Checks the exact final counters of a slice whose bots all shared the room.
 fn assert_clean_run(
     name: &str,
@@ -47,6 +51,23 @@ fn assert_clean_run(
         histogram_count(reports),
         counters.reflections,
         "{name}: histogram samples"
+    );
+
+    // One join-lag sample per bot and one send-lag sample per message, and
+    // an unloaded agent keeps to its schedule within a loose bound.
+    let join_lag = merged_histogram(reports, |report| &report.join_lag_histogram);
+    let send_lag = merged_histogram(reports, |report| &report.send_lag_histogram);
+    assert_eq!(join_lag.len(), bots, "{name}: join-lag samples");
+    assert_eq!(send_lag.len(), bots * per_bot, "{name}: send-lag samples");
+    assert!(
+        join_lag.max() < SCHEDULE_BOUND_MICROS,
+        "{name}: max join lag {} µs",
+        join_lag.max()
+    );
+    assert!(
+        send_lag.max() < SCHEDULE_BOUND_MICROS,
+        "{name}: max send lag {} µs",
+        send_lag.max()
     );
 
     let phases = last.phases.as_ref().unwrap();
@@ -136,4 +157,46 @@ async fn stream_management_keeps_all_messages() {
     }
     assert_clean_run("websocket with SM", &ws_reports, 3, per_bot, 6 * per_bot);
     assert_clean_run("c2s with SM", &c2s_reports, 3, per_bot, 6 * per_bot);
+}
+
+/// A group whose schedule is already past when it arrives starts every bot
+/// late, which the join-lag histogram and `late_joins` record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_schedule_counts_late_joins() {
+    const BEHIND_MICROS: i64 = 3_000_000;
+    let prosody = Prosody::start(ProsodyOptions::default()).unwrap();
+    let agent = start_agent().await;
+
+    // Bots are due at -3.0, -2.5, -2.0 and -1.5 s: every one is late by at
+    // least 1.5 s however fast the agent is.
+    let request = xmppload_proto::v1::RunGroupRequest {
+        start_at_unix_micros: xmppload_proto::unix_micros_now() - BEHIND_MICROS,
+        join_rate: 2.0,
+        talk_rate: 0.0,
+        leave_after_ms: 2500,
+        ..c2s_request(&prosody, "behind", "behind", 4)
+    };
+    let mut client = agent.client.clone();
+    let reports = run_group(&mut client, request).await;
+
+    let counters = reports.last().unwrap().counters.clone().unwrap();
+    assert_eq!(counters.failed_total, 0, "failed bots: {counters:?}");
+    assert_eq!(counters.joined_total, 4, "joined");
+    assert_eq!(counters.late_joins, 4, "late joins");
+    assert_eq!(counters.late_sends, 0, "idle bots send nothing");
+
+    let join_lag = merged_histogram(&reports, |report| &report.join_lag_histogram);
+    assert_eq!(join_lag.len(), 4, "join-lag samples");
+    assert!(
+        join_lag.min() >= 1_400_000,
+        "min join lag {} µs",
+        join_lag.min()
+    );
+    assert!(
+        join_lag.max() >= 2_900_000,
+        "max join lag {} µs",
+        join_lag.max()
+    );
+    let send_lag = merged_histogram(&reports, |report| &report.send_lag_histogram);
+    assert_eq!(send_lag.len(), 0, "send-lag samples");
 }

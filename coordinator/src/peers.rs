@@ -87,6 +87,17 @@ pub struct AgentPeer {
     pub clock: ClockOffset,
 }
 
+impl AgentPeer {
+    /// Measures the agent's clock offset again, the same way as at connect.
+    pub async fn measure_clock(&self) -> Result<ClockOffset, tonic::Status> {
+        clock::estimate(CLOCK_ROUNDS, || {
+            let mut client = self.client.clone();
+            async move { PeerClient::clock(&mut client).await }
+        })
+        .await
+    }
+}
+
 /// The connected monitor agent.
 #[derive(Clone)]
 pub struct MonitorPeer {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use xmppload_agent::clock::AgentClock;
 use xmppload_agent::policy::limits::{DEFAULT_MAX_BOTS, DEFAULT_MAX_CONNECT_RATE, DEFAULT_MAX_RUN};
 use xmppload_agent::policy::{AllowedTarget, HostCapacity, Limits, TargetPolicy};
 use xmppload_agent::{AgentConfig, DEFAULT_LEASE, serve};
@@ -91,6 +92,16 @@ struct Options {
     /// kernel's choice]
     #[arg(long, value_name = "ADDR", value_delimiter = ',')]
     source_address: Vec<IpAddr>,
+    /// Milliseconds added to every time the agent reads from its clock, to
+    /// test the coordinator's clock alignment (hidden: tests only)
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 0,
+        hide = true,
+        allow_negative_numbers = true
+    )]
+    clock_offset_ms: i64,
 }
 
 /// Parses a finite, positive rate.
@@ -174,6 +185,9 @@ async fn main() -> anyhow::Result<()> {
         },
         lease: Duration::from_secs(options.lease_seconds),
         capacity,
+        clock: AgentClock {
+            offset_micros: options.clock_offset_ms.saturating_mul(1000),
+        },
         ..AgentConfig::default()
     };
     serve(listener, config, shutdown)

@@ -1,6 +1,8 @@
 //! Lifecycle of one bot, run as one tokio task.
 //!
 //! 1. Sleep until the bot's start time: start_at + global index / join_rate.
+//!    The wake-up's lag behind that time goes into the join-lag histogram,
+//!    and a lag over [`LATE_JOIN_THRESHOLD`] counts as a late join.
 //! 2. Connect and negotiate a session within `connect_timeout`. The moment
 //!    bind (and stream management, if requested) completes is "connected";
 //!    talk and leave times are offsets from it.
@@ -12,8 +14,8 @@
 //! 4. Talk: from `talk_after`, send groupchat messages on a fixed timetable
 //!    (message k is due at talk start + k / talk_rate) for `talk_duration`,
 //!    to the bot's rooms in turn.
-//!    A send more than [`LATE_SEND_THRESHOLD`] behind its due time counts as
-//!    late. Every groupchat message with a body and without `<delay/>`
+//!    Each send's lag behind its due time goes into the send-lag histogram,
+//!    and a lag over [`LATE_SEND_THRESHOLD`] counts as a late send. Every groupchat message with a body and without `<delay/>`
 //!    (history) is counted; the bot's own reflections also give a latency.
 //! 5. Leave at `leave_after`: unavailable presence to every room, a short
 //!    wait for the rooms to confirm, then a clean stream close.
@@ -27,10 +29,10 @@ mod marker;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::clock::AgentClock;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, warn};
-use xmppload_proto::unix_micros_now;
 
 use crate::error::{BotError, FailureKind};
 use crate::group::plan::GroupPlan;
@@ -42,6 +44,9 @@ pub use marker::Marker;
 
 /// Sends later than this behind their due time count in `late_sends`.
 pub const LATE_SEND_THRESHOLD: Duration = Duration::from_millis(100);
+/// Connects that start later than this behind their scheduled time count in
+/// `late_joins`.
+pub const LATE_JOIN_THRESHOLD: Duration = Duration::from_millis(100);
 /// Maximum wait for the room to confirm a leave before the stream is closed.
 const LEAVE_CONFIRM_WAIT: Duration = Duration::from_secs(2);
 
@@ -125,7 +130,7 @@ impl Bot {
     }
 
     async fn run_inner(self, cancel: CancellationToken) {
-        let start = instant_at(self.plan.start_of(self.global_index));
+        let start = instant_at(self.plan.clock, self.plan.start_of(self.global_index));
         tokio::select! {
             _ = cancel.cancelled() => {
                 // Never started: the deadline passed or the client went away.
@@ -133,6 +138,16 @@ impl Bot {
                 return;
             }
             _ = tokio::time::sleep_until(start) => {}
+        }
+        // Lag behind the schedule, on the wall clock: `start` maps a time
+        // already past to now, so it would hide a bot spawned late.
+        let scheduled = self.plan.start_of(self.global_index);
+        let join_lag = u64::try_from(self.plan.clock.now() - scheduled).unwrap_or(0);
+        self.stats.join_lag.record(join_lag);
+        if Duration::from_micros(join_lag) > LATE_JOIN_THRESHOLD {
+            self.stats
+                .late_joins
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
 
         self.stats
@@ -255,7 +270,7 @@ impl Bot {
         self.stats
             .joined_total
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.stats.record_phase(Phase::Join, unix_micros_now());
+        self.stats.record_phase(Phase::Join, self.plan.clock.now());
         debug!(rooms = self.rooms.len(), "joined the rooms");
         Ok(())
     }
@@ -304,12 +319,14 @@ impl Bot {
         seq: u64,
         due: Instant,
     ) -> Result<(), BotError> {
-        if Instant::now().saturating_duration_since(due) > LATE_SEND_THRESHOLD {
+        let send_lag = Instant::now().saturating_duration_since(due);
+        self.stats.send_lag.record(micros(send_lag));
+        if send_lag > LATE_SEND_THRESHOLD {
             self.stats
                 .late_sends
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        let sent_unix_micros = unix_micros_now();
+        let sent_unix_micros = self.plan.clock.now();
         let body = Marker {
             nick: &self.nick,
             seq,
@@ -340,7 +357,7 @@ impl Bot {
             );
             session.send(&presence).await?;
         }
-        self.stats.record_phase(Phase::Leave, unix_micros_now());
+        self.stats.record_phase(Phase::Leave, self.plan.clock.now());
 
         // Messages that arrive before the confirmations still count.
         let confirm = async {
@@ -422,10 +439,13 @@ impl Bot {
             self.stats.reflections.fetch_add(1, Relaxed);
             // NOTE: the latency subtracts two wall-clock readings, so a clock
             // step on the agent host during a run skews these samples.
-            let latency = unix_micros_now()
+            let latency = self
+                .plan
+                .clock
+                .now()
                 .saturating_sub(marker.sent_unix_micros)
                 .max(0);
-            self.stats.record_latency(latency as u64);
+            self.stats.latency.record(latency as u64);
         }
     }
 
@@ -463,11 +483,16 @@ impl Bot {
     }
 }
 
-/// Maps a Unix-microsecond wall-clock time onto the monotonic clock. A time
+/// Maps a Unix-microsecond time of `clock` onto the monotonic clock. A time
 /// in the past maps to now, and one more than a year ahead to a year ahead.
-pub fn instant_at(unix_micros: i64) -> Instant {
+pub fn instant_at(clock: AgentClock, unix_micros: i64) -> Instant {
     const MAX_AHEAD: Duration = Duration::from_secs(365 * 24 * 3600);
-    let ahead = unix_micros.saturating_sub(unix_micros_now());
+    let ahead = unix_micros.saturating_sub(clock.now());
     let ahead = Duration::from_micros(u64::try_from(ahead).unwrap_or(0)).min(MAX_AHEAD);
     Instant::now() + ahead
+}
+
+/// Whole microseconds of `duration`, saturating at `u64::MAX`.
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }

@@ -16,6 +16,7 @@ pub mod plan;
 pub mod rooms;
 pub mod stats;
 
+use crate::clock::AgentClock;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +25,6 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 use tracing::{error, info, warn};
-use xmppload_proto::unix_micros_now;
 use xmppload_proto::v1::GroupReport;
 
 use crate::bot::{Bot, instant_at};
@@ -57,7 +57,7 @@ pub async fn run(plan: GroupPlan, reports: ReportSender, shutdown: CancellationT
     let deadline_micros = plan
         .start_at_unix_micros
         .saturating_add(i64::try_from(plan.deadline.as_micros()).unwrap_or(i64::MAX));
-    let deadline = instant_at(deadline_micros);
+    let deadline = instant_at(plan.clock, deadline_micros);
     let mut deadline_passed = false;
 
     let mut ticker = tokio::time::interval_at(
@@ -94,7 +94,7 @@ pub async fn run(plan: GroupPlan, reports: ReportSender, shutdown: CancellationT
                 }
             },
             _ = ticker.tick() => {
-                if reports.send(Ok(report(&stats, false))).await.is_err() {
+                if reports.send(Ok(report(&stats, plan.clock, false))).await.is_err() {
                     info!(group = %plan.group, "report stream dropped by the client; stopping the slice");
                     stop_bots(&bots_cancel, &mut bots).await;
                     return;
@@ -103,7 +103,7 @@ pub async fn run(plan: GroupPlan, reports: ReportSender, shutdown: CancellationT
         }
     }
 
-    let last = report(&stats, true);
+    let last = report(&stats, plan.clock, true);
     if let Some(counters) = &last.counters {
         info!(
             group = %plan.group,
@@ -135,12 +135,14 @@ async fn stop_bots(cancel: &CancellationToken, bots: &mut JoinSet<()>) {
     }
 }
 
-fn report(stats: &GroupStats, done: bool) -> GroupReport {
+fn report(stats: &GroupStats, clock: AgentClock, done: bool) -> GroupReport {
     GroupReport {
-        unix_micros: unix_micros_now(),
+        unix_micros: clock.now(),
         counters: Some(stats.counters()),
-        latency_histogram: stats.take_interval_histogram(),
+        latency_histogram: stats.latency.take(),
         done,
         phases: Some(stats.phases()),
+        join_lag_histogram: stats.join_lag.take(),
+        send_lag_histogram: stats.send_lag.take(),
     }
 }

@@ -4,6 +4,7 @@
 //! message travels back to the author of the scenario. Past this boundary the
 //! agent works only with the plan's domain types.
 
+use crate::clock::AgentClock;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -62,12 +63,14 @@ pub struct GroupPlan {
     /// Local addresses the bots bind to, in turn; empty lets the kernel
     /// choose. Set from the agent's configuration, not from the request.
     pub source_addresses: Vec<IpAddr>,
+    /// The agent's clock, which all of the slice's times are read from.
+    pub clock: AgentClock,
 }
 
 impl GroupPlan {
     /// Checks the request and converts it; a bad field yields
     /// `invalid_argument`, a protocol mismatch `failed_precondition`.
-    pub fn from_request(request: RunGroupRequest) -> Result<GroupPlan, Status> {
+    pub fn from_request(request: RunGroupRequest, clock: AgentClock) -> Result<GroupPlan, Status> {
         xmppload_proto::check_version(request.protocol_version)?;
 
         let group = request.group.trim().to_owned();
@@ -234,6 +237,7 @@ impl GroupPlan {
             join_timeout: Duration::from_millis(request.join_timeout_ms),
             deadline: Duration::from_millis(request.deadline_ms),
             source_addresses: Vec::new(),
+            clock,
         })
     }
 

@@ -2,8 +2,8 @@
 //!
 //! Bots update atomics directly instead of sending a channel message per
 //! stanza; the reporter reads them once a second into a `GroupReport`. The
-//! only lock guards the interval latency histogram, held for one record or
-//! one swap.
+//! only locks guard the interval histograms, each held for one record or one
+//! swap.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
@@ -14,7 +14,7 @@ use xmppload_proto::v1::{ErrorCount, GroupCounters, PhaseTimes};
 
 use crate::error::FailureKind;
 
-/// Highest latency the histogram tracks, in microseconds (one minute);
+/// Highest value the histograms track, in microseconds (one minute);
 /// larger samples are clamped to it.
 const MAX_LATENCY_MICROS: u64 = 60_000_000;
 /// Significant decimal digits kept by the histogram (0.1 % resolution).
@@ -79,13 +79,17 @@ pub struct GroupStats {
     pub reflections: AtomicU64,
     pub stanzas_received: AtomicU64,
     pub late_sends: AtomicU64,
+    pub late_joins: AtomicU64,
     /// Failures per kind, indexed by [`FailureKind::index`].
     errors: [AtomicU64; FailureKind::ALL.len()],
     /// Indexed by [`Phase`].
     phases: [PhaseRange; 3],
-    /// Reflection latencies (µs) since the last report; swapped out by
-    /// [`GroupStats::take_interval_histogram`].
-    latency: Mutex<Histogram<u64>>,
+    /// Reflection latencies (µs) since the last report.
+    pub latency: IntervalHistogram,
+    /// Connect start minus scheduled start (µs), one sample per started bot.
+    pub join_lag: IntervalHistogram,
+    /// Send time minus due time (µs), one sample per message.
+    pub send_lag: IntervalHistogram,
 }
 
 impl GroupStats {
@@ -104,9 +108,12 @@ impl GroupStats {
             reflections: AtomicU64::new(0),
             stanzas_received: AtomicU64::new(0),
             late_sends: AtomicU64::new(0),
+            late_joins: AtomicU64::new(0),
             errors: std::array::from_fn(|_| AtomicU64::new(0)),
             phases: [PhaseRange::new(), PhaseRange::new(), PhaseRange::new()],
-            latency: Mutex::new(new_histogram()),
+            latency: IntervalHistogram::new(),
+            join_lag: IntervalHistogram::new(),
+            send_lag: IntervalHistogram::new(),
         }
     }
 
@@ -118,17 +125,6 @@ impl GroupStats {
 
     pub fn record_phase(&self, phase: Phase, unix_micros: i64) {
         self.phases[phase as usize].record(unix_micros);
-    }
-
-    /// Records one send-to-reflection latency in microseconds.
-    pub fn record_latency(&self, micros: u64) {
-        // A poisoned lock only means another bot panicked mid-record; the
-        // histogram itself is still consistent, so keep using it.
-        let mut histogram = self
-            .latency
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        histogram.saturating_record(micros.clamp(1, MAX_LATENCY_MICROS));
     }
 
     /// Snapshot of all counters.
@@ -157,6 +153,7 @@ impl GroupStats {
             stanzas_received: load(&self.stanzas_received),
             errors,
             late_sends: load(&self.late_sends),
+            late_joins: load(&self.late_joins),
         }
     }
 
@@ -173,13 +170,46 @@ impl GroupStats {
             leave_last_unix_micros: leave_last,
         }
     }
+}
+
+impl Default for GroupStats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A histogram of microsecond values that each report takes and resets, so
+/// its memory stays constant however long a group runs.
+#[derive(Debug)]
+pub struct IntervalHistogram {
+    /// Samples since the last [`IntervalHistogram::take`].
+    current: Mutex<Histogram<u64>>,
+}
+
+impl IntervalHistogram {
+    fn new() -> Self {
+        IntervalHistogram {
+            current: Mutex::new(new_histogram()),
+        }
+    }
+
+    /// Records one value in microseconds, clamped to 1 µs .. one minute.
+    pub fn record(&self, micros: u64) {
+        // A poisoned lock only means another bot panicked mid-record; the
+        // histogram itself is still consistent, so keep using it.
+        let mut histogram = self
+            .current
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        histogram.saturating_record(micros.clamp(1, MAX_LATENCY_MICROS));
+    }
 
     /// Swaps in an empty histogram and returns the old one in V2
     /// serialization, so each report carries only its own interval.
-    pub fn take_interval_histogram(&self) -> Vec<u8> {
+    pub fn take(&self) -> Vec<u8> {
         let interval = {
             let mut histogram = self
-                .latency
+                .current
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             std::mem::replace(&mut *histogram, new_histogram())
@@ -188,16 +218,10 @@ impl GroupStats {
         if let Err(err) = V2Serializer::new().serialize(&interval, &mut bytes) {
             // A Vec accepts every write, so an error here comes from the
             // histogram itself. The interval is dropped and logged.
-            tracing::error!(%err, "failed to serialise the latency histogram");
+            tracing::error!(%err, "failed to serialise an interval histogram");
             bytes.clear();
         }
         bytes
-    }
-}
-
-impl Default for GroupStats {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -239,14 +263,14 @@ mod tests {
     #[test]
     fn interval_histogram_resets() {
         let stats = GroupStats::new();
-        stats.record_latency(1500);
-        stats.record_latency(2500);
+        stats.latency.record(1500);
+        stats.latency.record(2500);
         let first: Histogram<u64> = Deserializer::new()
-            .deserialize(&mut &stats.take_interval_histogram()[..])
+            .deserialize(&mut &stats.latency.take()[..])
             .unwrap();
         assert_eq!(first.len(), 2);
         let second: Histogram<u64> = Deserializer::new()
-            .deserialize(&mut &stats.take_interval_histogram()[..])
+            .deserialize(&mut &stats.latency.take()[..])
             .unwrap();
         assert_eq!(second.len(), 0);
     }

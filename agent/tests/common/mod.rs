@@ -157,6 +157,22 @@ pub fn histogram_count(reports: &[GroupReport]) -> u64 {
         .sum()
 }
 
+/// Merges one histogram field (chosen by `pick`) over all reports.
+pub fn merged_histogram(
+    reports: &[GroupReport],
+    pick: impl Fn(&GroupReport) -> &[u8],
+) -> hdrhistogram::Histogram<u64> {
+    use hdrhistogram::serialization::Deserializer;
+    let mut deserializer = Deserializer::new();
+    let mut merged = hdrhistogram::Histogram::<u64>::new(3).unwrap();
+    for report in reports {
+        let interval: hdrhistogram::Histogram<u64> =
+            deserializer.deserialize(&mut &pick(report)[..]).unwrap();
+        merged.add(&interval).unwrap();
+    }
+    merged
+}
+
 /// Prints the Prosody log, for failing tests.
 pub fn dump_log(prosody: &Prosody) {
     if let Ok(log) = std::fs::read_to_string(prosody.log_path()) {

@@ -18,6 +18,7 @@ pub struct RunData {
     pub bots: Vec<BotsReport>,
     pub latency: Vec<LatencyReport>,
     pub phases: Vec<PhaseWindow>,
+    pub schedule_lag: Vec<ScheduleLagRow>,
     /// CSV files that were absent from the folder, by file name. Their rows
     /// are simply empty, so the report states which data is missing.
     pub missing_files: Vec<&'static str>,
@@ -150,6 +151,21 @@ pub struct PhaseWindow {
     pub end_s: f64,
 }
 
+/// One row of `schedule_lag.csv`: how far behind schedule the agents
+/// started connects (`join`) or sent messages (`send`) in one group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleLagRow {
+    pub group: String,
+    /// `join` or `send`.
+    pub kind: String,
+    pub samples: u64,
+    /// Samples more than 100 ms behind schedule.
+    pub late: u64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+}
+
 impl RunData {
     /// Group names: those of `run.json` in scenario order, then any group
     /// that only the CSV files name, in order of first appearance.
@@ -228,6 +244,7 @@ impl RunData {
             bots: Vec::new(),
             latency: Vec::new(),
             phases: Vec::new(),
+            schedule_lag: Vec::new(),
             missing_files: Vec::new(),
             skipped_rows: Vec::new(),
         }

@@ -84,6 +84,9 @@ pub enum RowProblem {
 
     #[error("`end_s` {end_s} is before `start_s` {start_s}")]
     PhaseEndsBeforeStart { start_s: f64, end_s: f64 },
+
+    #[error("`kind` is {0:?}, expected join or send")]
+    UnknownLagKind(String),
 }
 
 fn line_suffix(line: Option<u64>) -> String {

@@ -15,8 +15,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::data::{
-    BotsReport, LatencyReport, MonitorSample, Phase, PhaseWindow, RunData, SkippedRow,
-    decode_histogram,
+    BotsReport, LatencyReport, MonitorSample, Phase, PhaseWindow, RunData, ScheduleLagRow,
+    SkippedRow, decode_histogram,
 };
 use super::error::{ReportError, RowProblem};
 use crate::results::run_info::RunInfo;
@@ -25,6 +25,7 @@ use crate::results::run_info::RunInfo;
 use crate::results::{
     BOTS_HEADER as BOTS_COLUMNS, LATENCY_HEADER as LATENCY_COLUMNS,
     MONITOR_HEADER as MONITOR_COLUMNS, PHASES_HEADER as PHASES_COLUMNS,
+    SCHEDULE_LAG_HEADER as SCHEDULE_LAG_COLUMNS,
 };
 
 pub const RUN_JSON: &str = "run.json";
@@ -32,6 +33,7 @@ pub const MONITOR_CSV: &str = "monitor.csv";
 pub const BOTS_CSV: &str = "bots.csv";
 pub const LATENCY_CSV: &str = "latency.csv";
 pub const PHASES_CSV: &str = "phases.csv";
+pub const SCHEDULE_LAG_CSV: &str = "schedule_lag.csv";
 
 /// Reads `run.json` and the CSV files of the results folder `dir`.
 pub fn load(dir: &Path) -> Result<RunData, ReportError> {
@@ -54,6 +56,18 @@ pub fn load(dir: &Path) -> Result<RunData, ReportError> {
         latency_report,
     )?;
     let phases = read_csv(dir, PHASES_CSV, PHASES_COLUMNS, &mut notes, phase_window)?;
+    // Folders written before the coordinator recorded schedule lag have no
+    // such file, which is no gap in their data, so only its skipped rows
+    // are kept as notes.
+    let mut lag_notes = FolderNotes::default();
+    let schedule_lag = read_csv(
+        dir,
+        SCHEDULE_LAG_CSV,
+        SCHEDULE_LAG_COLUMNS,
+        &mut lag_notes,
+        schedule_lag_row,
+    )?;
+    notes.skipped_rows.extend(lag_notes.skipped_rows);
 
     Ok(RunData {
         dir: dir.to_path_buf(),
@@ -62,6 +76,7 @@ pub fn load(dir: &Path) -> Result<RunData, ReportError> {
         bots,
         latency,
         phases,
+        schedule_lag,
         missing_files: notes.missing_files,
         skipped_rows: notes.skipped_rows,
     })
@@ -333,6 +348,32 @@ fn phase_window(raw: PhaseRecord, _line: u64) -> Result<PhaseWindow, RowProblem>
         phase,
         start_s,
         end_s,
+    })
+}
+
+#[derive(Deserialize)]
+struct ScheduleLagRecord {
+    group: String,
+    kind: String,
+    samples: u64,
+    late: u64,
+    p50_us: u64,
+    p99_us: u64,
+    max_us: u64,
+}
+
+fn schedule_lag_row(raw: ScheduleLagRecord, _line: u64) -> Result<ScheduleLagRow, RowProblem> {
+    if raw.kind != "join" && raw.kind != "send" {
+        return Err(RowProblem::UnknownLagKind(raw.kind));
+    }
+    Ok(ScheduleLagRow {
+        group: raw.group,
+        kind: raw.kind,
+        samples: raw.samples,
+        late: raw.late,
+        p50_us: raw.p50_us,
+        p99_us: raw.p99_us,
+        max_us: raw.max_us,
     })
 }
 

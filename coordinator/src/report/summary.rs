@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 
 use super::compare::{self, ProcessComparison};
-use super::data::{BotsReport, Phase, RunData};
+use super::data::{BotsReport, Phase, RunData, ScheduleLagRow};
 use super::error::{ReportError, RowProblem};
 use super::load::{BOTS_CSV, LATENCY_CSV};
 use super::stats::Summary;
@@ -47,6 +47,8 @@ pub struct GroupSummary {
     pub totals: BotTotals,
     /// One window per phase in `join`, `talk`, `leave` order, then the whole group.
     pub windows: Vec<WindowSummary>,
+    /// Join and send lag behind schedule, from `schedule_lag.csv`.
+    pub schedule_lag: Vec<ScheduleLagRow>,
 }
 
 /// Last reported cumulative counters of a group, summed over agents.
@@ -210,6 +212,12 @@ fn summarize_group(
         incomplete: incomplete.to_vec(),
         totals: bot_totals(data, group, &unfinished),
         windows,
+        schedule_lag: data
+            .schedule_lag
+            .iter()
+            .filter(|row| row.group == group)
+            .cloned()
+            .collect(),
     })
 }
 

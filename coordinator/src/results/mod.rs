@@ -9,5 +9,6 @@ mod writer;
 
 pub use record::RunRecord;
 pub use writer::{
-    BOTS_HEADER, LATENCY_HEADER, MONITOR_HEADER, PHASES_HEADER, ResultsDir, ResultsError,
+    BOTS_HEADER, CLOCK_HEADER, LATENCY_HEADER, MONITOR_HEADER, PHASES_HEADER, ResultsDir,
+    ResultsError, SCHEDULE_LAG_HEADER,
 };

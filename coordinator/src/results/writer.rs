@@ -104,6 +104,15 @@ pub const SERVER_METRICS_HEADER: &[&str] = &["t_s", "metric", "labels", "value"]
 /// Column names of `phases.csv`.
 pub const PHASES_HEADER: &[&str] = &["group", "phase", "start_s", "end_s"];
 
+/// Column names of `schedule_lag.csv`: per group and kind (`join` or
+/// `send`), the samples, the late count and the lag quantiles in µs.
+pub const SCHEDULE_LAG_HEADER: &[&str] = &[
+    "group", "kind", "samples", "late", "p50_us", "p99_us", "max_us",
+];
+
+/// Column names of `clock.csv`: one row per clock offset estimate of a peer.
+pub const CLOCK_HEADER: &[&str] = &["t_s", "peer", "role", "offset_micros", "uncertainty_micros"];
+
 /// An open `results/NN/` folder.
 pub struct ResultsDir {
     dir: PathBuf,
@@ -112,6 +121,8 @@ pub struct ResultsDir {
     latency: CsvFile,
     phases: CsvFile,
     server_metrics: CsvFile,
+    schedule_lag: CsvFile,
+    clock: CsvFile,
 }
 
 impl ResultsDir {
@@ -147,6 +158,8 @@ impl ResultsDir {
             latency: CsvFile::create(dir.join("latency.csv"), LATENCY_HEADER)?,
             phases: CsvFile::create(dir.join("phases.csv"), PHASES_HEADER)?,
             server_metrics: CsvFile::create(dir.join("server_metrics.csv"), SERVER_METRICS_HEADER)?,
+            schedule_lag: CsvFile::create(dir.join("schedule_lag.csv"), SCHEDULE_LAG_HEADER)?,
+            clock: CsvFile::create(dir.join("clock.csv"), CLOCK_HEADER)?,
             dir,
         })
     }
@@ -216,6 +229,22 @@ impl ResultsDir {
         T: AsRef<[u8]>,
     {
         self.server_metrics.append(record)
+    }
+
+    pub fn append_schedule_lag<I, T>(&self, record: I) -> Result<(), ResultsError>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<[u8]>,
+    {
+        self.schedule_lag.append(record)
+    }
+
+    pub fn append_clock<I, T>(&self, record: I) -> Result<(), ResultsError>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<[u8]>,
+    {
+        self.clock.append(record)
     }
 }
 

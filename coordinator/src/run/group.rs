@@ -15,6 +15,7 @@ use xmppload_proto::v1::{
 };
 use xmppload_proto::{PROTOCOL_VERSION, unix_micros_now};
 
+use super::lag::ScheduleLag;
 use super::placement::{Indices, Share, deal};
 use super::{GROUP_GRACE, seconds_since};
 use crate::peers::AgentPeer;
@@ -43,6 +44,8 @@ struct SliceOutcome {
     /// True when the slice ended because the agent stopped responding, as
     /// opposed to rejecting the group or the run being interrupted.
     agent_lost: bool,
+    /// Join and send lag of every report received.
+    lag: ScheduleLag,
 }
 
 /// End state of a group, for the run's record and exit status.
@@ -152,6 +155,7 @@ pub async fn run(
                             last_counters: None,
                             lost_at_s: Some(seconds_since(started, unix_micros_now())),
                             agent_lost: true,
+                            lag: ScheduleLag::new(),
                         }
                     }
                 }
@@ -166,10 +170,15 @@ pub async fn run(
         joined_bots: 0,
         lost_agents: Vec::new(),
     };
+    let mut lag = ScheduleLag::new();
+    let (mut late_joins, mut late_sends) = (0, 0);
     for outcome in &outcomes {
+        lag.merge(&outcome.lag);
         if let Some(counters) = &outcome.last_counters {
             group_outcome.failed_bots += counters.failed_total;
             group_outcome.joined_bots += counters.joined_total;
+            late_joins += counters.late_joins;
+            late_sends += counters.late_sends;
         }
         if let Some(reason) = &outcome.unfinished {
             warn!(agent = %outcome.agent, group = %spec.name, %reason, "agent did not finish its slice; its counters stop at the last report");
@@ -189,6 +198,9 @@ pub async fn run(
                 });
             }
         }
+    }
+    for row in lag.rows(&spec.name, late_joins, late_sends) {
+        results.append_schedule_lag(row)?;
     }
     let merged = merge_phases(outcomes.iter().map(|outcome| &outcome.phases));
     for (phase, first, last) in [
@@ -320,6 +332,7 @@ async fn stream_slice(
         last_counters: None,
         lost_at_s: None,
         agent_lost: true,
+        lag: ScheduleLag::new(),
     };
 
     let mut client = agent.client.clone();
@@ -357,6 +370,9 @@ async fn stream_slice(
         };
         if let Err(err) = write_report(agent, &group, &report, results, started, progress) {
             warn!(agent = %agent.info.name, %group, %err, "cannot write a report row");
+        }
+        if let Err(err) = outcome.lag.add_report(&report) {
+            warn!(agent = %agent.info.name, %group, %err, "dropping a report's schedule lag");
         }
         if let Some(phases) = report.phases {
             outcome.phases = phases_to_local(agent, phases);

@@ -8,7 +8,9 @@
 //! Agents and the monitor may go away and come back during a run: see
 //! [`roster`] and [`monitor`].
 
+mod clocks;
 mod group;
+mod lag;
 mod monitor;
 pub mod placement;
 mod roster;
@@ -163,6 +165,12 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
         groups: Vec::new(),
         peer_events: Vec::new(),
     };
+    if let Some(peer) = &monitor {
+        clocks::record(&results, started, &peer.info.name, "monitor", peer.clock)?;
+    }
+    for agent in &agents {
+        clocks::record(&results, started, &agent.info.name, "agent", agent.clock)?;
+    }
     let record = Arc::new(RunRecord::create(results.clone(), run_info)?);
     let mut roster = roster::Roster::new(agents, options.token.clone(), options.tls.clone());
 
@@ -210,7 +218,8 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
                     warn!(group = %spec.name, "no placement for the group; skipping it");
                     continue;
                 };
-                let agents = roster.prepare_group(&record, started).await;
+                let mut agents = roster.prepare_group(&record, started).await;
+                clocks::refresh_agents(&mut agents, &results, started).await;
                 let shares = match replace_without_lost(
                     spec,
                     planned,

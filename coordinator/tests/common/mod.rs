@@ -14,6 +14,7 @@ use xmppload_agent::AgentConfig;
 use xmppload_agent::policy::RunningBots;
 use xmppload_agent::testing::Prosody;
 use xmppload_coordinator::run::{RunOptions, RunOutcome, run};
+use xmppload_coordinator::scenario::Overrides;
 
 /// Bots of every group, split over the agents.
 pub const BOTS: u64 = 6;
@@ -196,4 +197,32 @@ pub fn outage_row(report: &str, peer: &str) -> Vec<String> {
         .split('|')
         .map(|cell| cell.trim().to_string())
         .collect()
+}
+
+/// Writes `scenario` into `work` and runs it against `agents` and `monitor`,
+/// failing the test when the run errs or outlasts `bound`.
+pub async fn run_scenario(
+    work: &Path,
+    scenario: &str,
+    agents: Vec<String>,
+    monitor: String,
+    bound: Duration,
+) -> RunOutcome {
+    let scenario_path = work.join("scenario.toml");
+    std::fs::write(&scenario_path, scenario).unwrap();
+    let options = RunOptions {
+        scenario: scenario_path,
+        results_root: work.join("results"),
+        overrides: Overrides {
+            agents,
+            monitor: Some(monitor),
+        },
+        token: None,
+        tls: None,
+        metrics_listen: None,
+    };
+    tokio::time::timeout(bound, run(options, CancellationToken::new()))
+        .await
+        .expect("run ends within its bound")
+        .expect("run succeeds")
 }

@@ -35,6 +35,7 @@ pub(super) fn render_group(out: &mut String, group: &GroupSummary, interval_ms: 
             count_noun(totals.agents, "agent", "agents"),
         );
     }
+    render_schedule_lag(out, group);
     if group.windows.is_empty() {
         let _ = writeln!(out, "`phases.csv` has no phase of this group.\n");
     } else {
@@ -52,6 +53,32 @@ pub(super) fn render_group(out: &mut String, group: &GroupSummary, interval_ms: 
         }
         out.push('\n');
     }
+}
+
+/// Shows how far behind schedule the agents started connects and sent
+/// messages. Lag here means the agents offered less load than planned.
+fn render_schedule_lag(out: &mut String, group: &GroupSummary) {
+    if group.schedule_lag.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "| behind schedule | samples | more than 100 ms late | p50 (ms) | p99 (ms) | max (ms) |\n\
+         | --- | --- | --- | --- | --- | --- |"
+    );
+    for row in &group.schedule_lag {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.1} | {:.1} | {:.1} |",
+            cell(&row.kind),
+            row.samples,
+            row.late,
+            row.p50_us as f64 / 1000.0,
+            row.p99_us as f64 / 1000.0,
+            row.max_us as f64 / 1000.0,
+        );
+    }
+    out.push('\n');
 }
 
 /// Lists the agents whose slice of the group did not run to its end.
