@@ -46,7 +46,7 @@ fn agent_unit_verifies() {
     assert!(nofile >= 65536, "LimitNOFILE={nofile} caps the agent below 65536 bots");
 }
 
-/// A wrong value is only a warning for `systemd-analyze`; the check still fails.
+/// A wrong value is only a warning for `systemd-analyze`, but the check still fails.
 #[test]
 fn broken_agent_unit_fails() {
     let unit = read_deploy_file(&format!("systemd/{UNIT}"));
@@ -74,7 +74,7 @@ fn agent_env_flags_exist() {
             assert!(help.contains(flag), "`agent --help` lists no {flag}");
         }
     }
-    // The unit passes the token itself; a second --token-file would conflict.
+    // The unit passes the token itself, so a second --token-file would conflict.
     assert!(!env_file.contains("--token-file"));
 }
 

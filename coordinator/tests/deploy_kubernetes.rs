@@ -43,7 +43,8 @@ fn broken_manifests_fail() {
 
     let dir = tempfile::tempdir().expect("failed to create a temporary directory");
     for (case, broken) in cases {
-        assert!(broken != agents && broken != job, "{case}: the replacement changed nothing");
+        assert_ne!(broken, agents, "{case}: the replacement changed nothing");
+        assert_ne!(broken, job, "{case}: the replacement changed nothing");
         let path = dir.path().join("broken.yaml");
         std::fs::write(&path, broken).expect("failed to write the broken copy");
         let output = validate(&path);

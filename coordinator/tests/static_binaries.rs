@@ -1,7 +1,7 @@
 //! `deploy/build-static.sh` makes binaries with no shared library and no
-//! dynamic loader, and those binaries run: `--help`, and a short real run
-//! of the static coordinator against a static agent and monitor, with the
-//! peers and the XMPP server addressed by host name.
+//! dynamic loader, and those binaries run. Each prints `--help`, and the
+//! static coordinator drives a short real run through a static agent and
+//! monitor, with the peers and the XMPP server addressed by host name.
 //!
 //! The build uses its own target directory and the dev profile without
 //! debug information, because a release build of the whole workspace takes
@@ -144,8 +144,8 @@ fn wait_for_listener(port: u16) {
     }
 }
 
-/// A name other than `localhost` that /etc/hosts maps to 127.0.0.0/8, so
-/// that the test reads that file through the static C library.
+/// Returns a name other than `localhost` that /etc/hosts maps to
+/// 127.0.0.0/8, so that the test reads that file through the static C library.
 fn loopback_name_from_hosts() -> String {
     let hosts = std::fs::read_to_string("/etc/hosts").expect("failed to read /etc/hosts");
     hosts
@@ -165,9 +165,9 @@ fn loopback_name_from_hosts() -> String {
 }
 
 /// The static coordinator runs a short scenario through a static agent and
-/// a static monitor against a real Prosody, reaching the agent as
-/// `localhost`, the monitor by a name from /etc/hosts, and the XMPP server
-/// (from the agent) as `localhost` too.
+/// a static monitor against a real Prosody. It reaches the agent as
+/// `localhost` and the monitor by a name from /etc/hosts, and the agent
+/// reaches the XMPP server as `localhost`.
 #[test]
 fn static_run_resolves_names() {
     let dist = static_binaries();

@@ -35,7 +35,7 @@ fn monitor_unit_verifies() {
     assert_eq!(setting(&unit, "ProtectProc"), None);
 }
 
-/// A misspelt key is only a warning for `systemd-analyze`; the check still fails.
+/// A misspelt key is only a warning for `systemd-analyze`, but the check still fails.
 #[test]
 fn broken_monitor_unit_fails() {
     let unit = read_deploy_file(&format!("systemd/{UNIT}"));
