@@ -183,6 +183,8 @@ impl Bot {
                         | FailureKind::StreamError
                         | FailureKind::Io
                         | FailureKind::Protocol
+                        | FailureKind::Oversized
+                        | FailureKind::Stalled
                 )
             }
         };

@@ -9,7 +9,8 @@ use std::time::Duration;
 use tonic::Status;
 use xmppload_proto::v1::{RunGroupRequest, TlsMode as ProtoTlsMode, Transport as ProtoTransport};
 
-use crate::transport::{Endpoint, TlsMode, tls};
+use crate::transport::{DEFAULT_STALL_TIMEOUT, Endpoint, StreamLimits, TlsMode, tls};
+use crate::xml::DEFAULT_MAX_STANZA_BYTES;
 
 /// Largest accepted message body. Prosody 0.12 closes c2s streams whose
 /// stanzas exceed its default `c2s_stanza_size_limit` of 256 KiB, so bodies
@@ -21,6 +22,14 @@ pub const MAX_TALK_RATE: f64 = 1000.0;
 /// (count / join_rate): seven days, far beyond any load run, so that time
 /// arithmetic on the monotonic clock cannot overflow.
 pub const MAX_DURATION_MS: u64 = 7 * 24 * 3600 * 1000;
+/// Smallest accepted stanza limit: the server's stream features and the
+/// room's presences must fit.
+pub const MIN_MAX_STANZA_BYTES: u32 = 4096;
+/// Largest accepted stanza limit, 16 MiB, which bounds each bot's read buffer.
+pub const MAX_MAX_STANZA_BYTES: u32 = 16 * 1024 * 1024;
+/// Room the stanza limit must leave beyond `body_bytes` for the envelope of
+/// a reflected message (addresses, ids and the server's added elements).
+pub const STANZA_ENVELOPE_BYTES: u32 = 4096;
 
 /// A validated slice of a bot group.
 #[derive(Debug, Clone)]
@@ -47,6 +56,52 @@ pub struct GroupPlan {
     pub deadline: Duration,
 }
 
+/// Checks `max_stanza_bytes` and `stall_timeout_ms` and resolves their
+/// defaults.
+fn stream_limits(request: &RunGroupRequest) -> Result<StreamLimits, Status> {
+    let max_stanza_bytes = match request.max_stanza_bytes {
+        0 => DEFAULT_MAX_STANZA_BYTES,
+        bytes => {
+            if !(MIN_MAX_STANZA_BYTES..=MAX_MAX_STANZA_BYTES).contains(&bytes) {
+                return Err(invalid(
+                    "max_stanza_bytes",
+                    &bytes,
+                    &format!(
+                        "set 0 for the default, or {MIN_MAX_STANZA_BYTES} to {MAX_MAX_STANZA_BYTES} bytes"
+                    ),
+                ));
+            }
+            bytes as usize
+        }
+    };
+    let needed = request.body_bytes as usize + STANZA_ENVELOPE_BYTES as usize;
+    if max_stanza_bytes < needed {
+        return Err(invalid(
+            "max_stanza_bytes",
+            &max_stanza_bytes,
+            &format!(
+                "set at least body_bytes + {STANZA_ENVELOPE_BYTES} = {needed} so the bots' own messages fit"
+            ),
+        ));
+    }
+
+    let stall_timeout = match request.stall_timeout_ms {
+        0 => DEFAULT_STALL_TIMEOUT,
+        ms if ms > MAX_DURATION_MS => {
+            return Err(invalid(
+                "stall_timeout_ms",
+                &ms,
+                &format!("set 0 for the default, or at most {MAX_DURATION_MS} ms (seven days)"),
+            ));
+        }
+        ms => Duration::from_millis(ms),
+    };
+    Ok(StreamLimits {
+        max_stanza_bytes,
+        stall_timeout,
+    })
+}
+
 impl GroupPlan {
     /// Checks the request and converts it; a bad field yields
     /// `invalid_argument`, a protocol mismatch `failed_precondition`.
@@ -71,8 +126,6 @@ impl GroupPlan {
                 "set the XMPP domain of the anonymous VirtualHost",
             ));
         }
-
-        let endpoint = endpoint(&request, domain)?;
 
         let room = request.room.trim().to_owned();
         let room_valid = room.split_once('@').is_some_and(|(local, host)| {
@@ -189,6 +242,10 @@ impl GroupPlan {
             ));
         }
 
+        // Checked after body_bytes, which the stanza limit must exceed.
+        let limits = stream_limits(&request)?;
+        let endpoint = endpoint(&request, domain, limits)?;
+
         Ok(GroupPlan {
             group,
             endpoint,
@@ -230,7 +287,11 @@ impl GroupPlan {
 }
 
 /// Builds the connection endpoint from the transport fields.
-fn endpoint(request: &RunGroupRequest, domain: String) -> Result<Endpoint, Status> {
+fn endpoint(
+    request: &RunGroupRequest,
+    domain: String,
+    limits: StreamLimits,
+) -> Result<Endpoint, Status> {
     let transport =
         ProtoTransport::try_from(request.transport).unwrap_or(ProtoTransport::Unspecified);
     let tls_config = |accept_invalid: bool| {
@@ -268,6 +329,7 @@ fn endpoint(request: &RunGroupRequest, domain: String) -> Result<Endpoint, Statu
                 url: url.to_owned(),
                 domain,
                 tls: tls_config(request.accept_invalid_certs)?,
+                limits,
             })
         }
         ProtoTransport::C2s => {
@@ -309,6 +371,7 @@ fn endpoint(request: &RunGroupRequest, domain: String) -> Result<Endpoint, Statu
                 domain,
                 tls_mode,
                 tls: tls_config(request.accept_invalid_certs)?,
+                limits,
             })
         }
     }

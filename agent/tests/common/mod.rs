@@ -87,6 +87,8 @@ pub fn websocket_request(
         connect_timeout_ms: 5000,
         join_timeout_ms: 5000,
         deadline_ms: 20_000,
+        max_stanza_bytes: 0,
+        stall_timeout_ms: 0,
     }
 }
 
@@ -196,6 +198,8 @@ pub fn offline_request(group: &str, count: u32) -> RunGroupRequest {
         connect_timeout_ms: 2000,
         join_timeout_ms: 2000,
         deadline_ms: 10_000,
+        max_stanza_bytes: 0,
+        stall_timeout_ms: 0,
     }
 }
 

@@ -282,6 +282,9 @@ fn request(
         connect_timeout_ms: millis(spec.connect_timeout),
         join_timeout_ms: millis(spec.join_timeout),
         deadline_ms: millis(spec.deadline()),
+        max_stanza_bytes: spec.max_stanza_bytes,
+        // 0 selects the agent's default; scenarios do not set it.
+        stall_timeout_ms: 0,
     }
 }
 

@@ -65,6 +65,7 @@ pub struct RawGroupSettings {
     pub stream_management: Option<Spanned<bool>>,
     pub connect_timeout_s: Option<Spanned<f64>>,
     pub join_timeout_s: Option<Spanned<f64>>,
+    pub max_stanza_bytes: Option<Spanned<u32>>,
 }
 
 /// One timeline entry: either `wait_s`, or a group with `group`,
@@ -88,6 +89,7 @@ pub struct RawStep {
     pub stream_management: Option<Spanned<bool>>,
     pub connect_timeout_s: Option<Spanned<f64>>,
     pub join_timeout_s: Option<Spanned<f64>>,
+    pub max_stanza_bytes: Option<Spanned<u32>>,
 }
 
 impl RawStep {
@@ -104,6 +106,7 @@ impl RawStep {
             stream_management: self.stream_management,
             connect_timeout_s: self.connect_timeout_s,
             join_timeout_s: self.join_timeout_s,
+            max_stanza_bytes: self.max_stanza_bytes,
         }
     }
 }

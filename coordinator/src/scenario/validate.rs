@@ -22,6 +22,16 @@ const MIN_BODY_BYTES: u32 = 48;
 const MAX_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 /// Prosody's default stanza size limit is 256 KiB; stay well below it.
 const MAX_BODY_BYTES: u32 = 64 * 1024;
+/// Default stanza limit, equal to Prosody 0.12's default
+/// `c2s_stanza_size_limit`.
+const DEFAULT_MAX_STANZA_BYTES: u32 = 256 * 1024;
+/// The agents accept stanza limits from 4 KiB (stream features must fit) to
+/// 16 MiB.
+const MIN_MAX_STANZA_BYTES: u32 = 4096;
+const MAX_MAX_STANZA_BYTES: u32 = 16 * 1024 * 1024;
+/// Room the stanza limit must leave beyond `body_bytes` for the envelope of
+/// a reflected message; the agents check the same margin.
+const STANZA_ENVELOPE_BYTES: u32 = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -529,6 +539,9 @@ fn group_settings(
     let (join_timeout, join_field) = pick!(join_timeout_s);
     let join_timeout = seconds(cx, join_timeout, &join_field, 10.0)?;
 
+    let (max_stanza, max_stanza_field) = pick!(max_stanza_bytes);
+    let max_stanza_bytes = max_stanza_bytes(cx, max_stanza, &max_stanza_field, body_bytes)?;
+
     let group = GroupSpec {
         name,
         transport,
@@ -543,6 +556,7 @@ fn group_settings(
         stream_management,
         connect_timeout,
         join_timeout,
+        max_stanza_bytes,
     };
 
     // Agents reject a group whose deadline passes a week, so catch it here
@@ -559,6 +573,40 @@ fn group_settings(
         });
     }
     Ok(group)
+}
+
+/// Checks a stanza limit against the agents' range and the body size.
+fn max_stanza_bytes(
+    cx: &Context,
+    value: Option<Spanned<u32>>,
+    field: &str,
+    body_bytes: u32,
+) -> Result<u32, ScenarioError> {
+    let Some(value) = value else {
+        return Ok(DEFAULT_MAX_STANZA_BYTES);
+    };
+    let span = value.span();
+    let bytes = value.into_inner();
+    if !(MIN_MAX_STANZA_BYTES..=MAX_MAX_STANZA_BYTES).contains(&bytes) {
+        return Err(cx.invalid(
+            span,
+            field,
+            format!(
+                "{bytes} is out of range; use {MIN_MAX_STANZA_BYTES} to {MAX_MAX_STANZA_BYTES} bytes"
+            ),
+        ));
+    }
+    let needed = body_bytes + STANZA_ENVELOPE_BYTES;
+    if bytes < needed {
+        return Err(cx.invalid(
+            span,
+            field,
+            format!(
+                "{bytes} is too small for body_bytes = {body_bytes}; use at least body_bytes + {STANZA_ENVELOPE_BYTES} = {needed} bytes"
+            ),
+        ));
+    }
+    Ok(bytes)
 }
 
 fn non_empty(cx: &Context, value: Spanned<String>, field: &str) -> Result<String, ScenarioError> {
