@@ -17,7 +17,9 @@
 //! tungstenite enforces the stanza limit as its maximum message and frame
 //! size: it rejects a frame whose header announces more before it reads the
 //! payload. tungstenite keeps partial frames to itself, so the stall check
-//! counts the socket bytes read since the last complete message instead.
+//! counts the bytes it read since the last complete message instead. They
+//! are counted above TLS, which is why the TLS session for `wss://` is set
+//! up here and not by tokio-tungstenite.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -32,7 +34,7 @@ use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, Uri};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::error::BotError;
 use crate::transport::{CLOSE_WAIT, StreamEvent, StreamLimits};
@@ -69,9 +71,10 @@ struct ReadProgress {
     last_bytes_at: Instant,
 }
 
-/// A TCP socket that records its reads in a [`ReadProgress`].
+/// A plain or TLS socket that records the WebSocket bytes it returns in a
+/// [`ReadProgress`].
 struct ProgressStream {
-    inner: TcpStream,
+    inner: MaybeTlsStream<TcpStream>,
     progress: Arc<Mutex<ReadProgress>>,
 }
 
@@ -129,7 +132,7 @@ pub fn message_event(text: &str) -> Result<StreamEvent, BotError> {
 pub struct WsTransport {
     /// The socket; `StreamExt::next` on it is cancel-safe, because
     /// tungstenite keeps partial frames in its own buffer.
-    ws: WebSocketStream<MaybeTlsStream<ProgressStream>>,
+    ws: WebSocketStream<ProgressStream>,
     domain: String,
     limits: StreamLimits,
     progress: Arc<Mutex<ReadProgress>>,
@@ -172,12 +175,24 @@ impl WsTransport {
                 }
             })?;
         socket.set_nodelay(true)?;
+
+        let inner = if request.uri().scheme_str() == Some("wss") {
+            let server_name = rustls::pki_types::ServerName::try_from(host.clone())
+                .map_err(|_| BotError::TlsServerName { name: host.clone() })?;
+            let tls = tokio_rustls::TlsConnector::from(tls)
+                .connect(server_name, socket)
+                .await
+                .map_err(BotError::TlsHandshake)?;
+            MaybeTlsStream::Rustls(tls)
+        } else {
+            MaybeTlsStream::Plain(socket)
+        };
         let progress = Arc::new(Mutex::new(ReadProgress {
             unconsumed: 0,
             last_bytes_at: Instant::now(),
         }));
         let socket = ProgressStream {
-            inner: socket,
+            inner,
             progress: Arc::clone(&progress),
         };
 
@@ -188,20 +203,16 @@ impl WsTransport {
             .read_buffer_size(WS_READ_BUFFER_BYTES)
             .max_message_size(Some(limits.max_stanza_bytes))
             .max_frame_size(Some(limits.max_stanza_bytes));
-        let (ws, _response) = tokio_tungstenite::client_async_tls_with_config(
-            request,
-            socket,
-            Some(config),
-            Some(Connector::Rustls(tls)),
-        )
-        .await
-        .map_err(|err| match err {
-            // tungstenite checks the selected subprotocol itself.
-            WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(_)) => {
-                BotError::NoXmppSubprotocol
-            }
-            other => BotError::from(other),
-        })?;
+        let (ws, _response) =
+            tokio_tungstenite::client_async_with_config(request, socket, Some(config))
+                .await
+                .map_err(|err| match err {
+                    // tungstenite checks the selected subprotocol itself.
+                    WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(_)) => {
+                        BotError::NoXmppSubprotocol
+                    }
+                    other => BotError::from(other),
+                })?;
 
         // The handshake's bytes are no part of a message.
         if let Ok(mut progress) = progress.lock() {
@@ -231,9 +242,9 @@ impl WsTransport {
     /// Reads the next element; `<open/>` and `<close/>` become header and end.
     /// While part of a message has arrived, the rest must follow within the
     /// stall timeout of the last read.
-    // NOTE: bytes of the next message that arrive in the same read as the end
-    // of the previous one are not counted, so a server that stalls right
-    // after such a read is caught by the caller's timeouts instead.
+    // NOTE: bytes of the next message that arrive in the same read as the
+    // end of the previous one are not counted, so a stall right after such a
+    // read is left to the caller's timeouts.
     pub async fn next(&mut self) -> Result<StreamEvent, BotError> {
         loop {
             let (unconsumed, last_bytes_at) = self
