@@ -64,7 +64,7 @@ pub fn connect_target(uri: &Uri) -> (String, u16) {
 /// socket wrapper and the transport.
 #[derive(Debug)]
 struct ReadProgress {
-    /// Bytes read from the socket since [`WsTransport::next`] last received a
+    /// WebSocket bytes read since [`WsTransport::next`] last received a
     /// message. Above zero, part of a message is waiting for the rest.
     unconsumed: usize,
     /// Time of the last read that returned bytes.
