@@ -22,11 +22,15 @@ pub enum FailureKind {
     Closed,
     Protocol,
     Io,
+    /// The server sent a stanza larger than the group's `max_stanza_bytes`.
+    Oversized,
+    /// The server stopped sending in the middle of a stanza.
+    Stalled,
 }
 
 impl FailureKind {
     /// Every kind, in the order reports list them.
-    pub const ALL: [FailureKind; 9] = [
+    pub const ALL: [FailureKind; 11] = [
         FailureKind::Refused,
         FailureKind::Timeout,
         FailureKind::Tls,
@@ -36,6 +40,8 @@ impl FailureKind {
         FailureKind::Closed,
         FailureKind::Protocol,
         FailureKind::Io,
+        FailureKind::Oversized,
+        FailureKind::Stalled,
     ];
 
     /// Name of the kind as it appears in `ErrorCount.kind`.
@@ -50,6 +56,8 @@ impl FailureKind {
             FailureKind::Closed => "closed",
             FailureKind::Protocol => "protocol",
             FailureKind::Io => "io",
+            FailureKind::Oversized => "oversized",
+            FailureKind::Stalled => "stalled",
         }
     }
 
@@ -111,6 +119,11 @@ pub enum BotError {
     #[error("invalid XML stanza: {0}")]
     Parse(#[from] ParseError),
 
+    #[error(
+        "server stopped sending for {after:?} with {buffered} bytes of an unfinished stanza buffered"
+    )]
+    Stalled { after: Duration, buffered: usize },
+
     #[error("unexpected {got} while waiting for {expected}")]
     Unexpected { expected: &'static str, got: String },
 
@@ -139,6 +152,7 @@ impl BotError {
                 WsError::Io(_) => FailureKind::Io,
                 // A server that dies drops the TCP connection without the
                 // WebSocket close handshake: the peer went away.
+                WsError::Capacity(_) => FailureKind::Oversized,
                 WsError::ConnectionClosed
                 | WsError::AlreadyClosed
                 | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
@@ -151,6 +165,8 @@ impl BotError {
             BotError::StreamError { .. } => FailureKind::StreamError,
             BotError::JoinRejected { .. } => FailureKind::JoinError,
             BotError::Closed => FailureKind::Closed,
+            BotError::Framing(FramingError::TooLarge { .. }) => FailureKind::Oversized,
+            BotError::Stalled { .. } => FailureKind::Stalled,
             BotError::Framing(_) | BotError::Parse(_) | BotError::Unexpected { .. } => {
                 FailureKind::Protocol
             }
@@ -210,5 +226,27 @@ mod kind_tests {
 
         let other = BotError::from(WsError::Protocol(ProtocolError::WrongHttpMethod));
         assert_eq!(other.kind(), FailureKind::Protocol);
+    }
+
+    /// Both framings report a stanza over the limit as `oversized`.
+    #[test]
+    fn too_large_is_oversized() {
+        use tokio_tungstenite::tungstenite::error::CapacityError;
+
+        let c2s = BotError::from(FramingError::TooLarge { max: 4096 });
+        assert_eq!(c2s.kind(), FailureKind::Oversized);
+
+        let websocket = BotError::from(WsError::Capacity(CapacityError::MessageTooLong {
+            size: 5000,
+            max_size: 4096,
+        }));
+        assert_eq!(websocket.kind(), FailureKind::Oversized);
+
+        let stalled = BotError::Stalled {
+            after: Duration::from_secs(1),
+            buffered: 10,
+        };
+        assert_eq!(stalled.kind(), FailureKind::Stalled);
+        assert_eq!(FailureKind::Stalled.as_str(), "stalled");
     }
 }

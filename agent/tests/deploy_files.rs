@@ -24,7 +24,11 @@ fn agent_help() -> String {
         .arg("--help")
         .output()
         .expect("failed to run agent --help");
-    assert!(output.status.success(), "agent --help: {}", describe(&output));
+    assert!(
+        output.status.success(),
+        "agent --help: {}",
+        describe(&output)
+    );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -37,13 +41,19 @@ fn agent_unit_verifies() {
 
     assert_eq!(setting(&unit, "Restart"), Some("on-failure"));
     assert_eq!(setting(&unit, "DynamicUser"), Some("yes"));
-    assert_eq!(setting(&unit, "EnvironmentFile"), Some("/etc/xmppload/agent.env"));
+    assert_eq!(
+        setting(&unit, "EnvironmentFile"),
+        Some("/etc/xmppload/agent.env")
+    );
     assert_eq!(setting(&unit, "KillSignal"), Some("SIGINT"));
     let nofile: u64 = setting(&unit, "LimitNOFILE")
         .expect("LimitNOFILE is set")
         .parse()
         .expect("LimitNOFILE is one number");
-    assert!(nofile >= 65536, "LimitNOFILE={nofile} caps the agent below 65536 bots");
+    assert!(
+        nofile >= 65536,
+        "LimitNOFILE={nofile} caps the agent below 65536 bots"
+    );
 }
 
 /// A wrong value is only a warning for `systemd-analyze`, but the check still fails.
@@ -52,10 +62,20 @@ fn broken_agent_unit_fails() {
     let unit = read_deploy_file(&format!("systemd/{UNIT}"));
 
     let bad_value = unit.replace("Restart=on-failure", "Restart=sometimes");
-    assert_unit_rejected(&verify_unit(UNIT, &bad_value, INSTALLED_BINARY, &agent_binary()));
+    assert_unit_rejected(&verify_unit(
+        UNIT,
+        &bad_value,
+        INSTALLED_BINARY,
+        &agent_binary(),
+    ));
 
     let bad_key = unit.replace("LimitNOFILE=", "LimitNOFILES=");
-    assert_unit_rejected(&verify_unit(UNIT, &bad_key, INSTALLED_BINARY, &agent_binary()));
+    assert_unit_rejected(&verify_unit(
+        UNIT,
+        &bad_key,
+        INSTALLED_BINARY,
+        &agent_binary(),
+    ));
 }
 
 /// Every flag in the environment files is one that `agent` accepts.
@@ -83,7 +103,10 @@ fn agent_env_flags_exist() {
 fn cloud_init_user_data_valid() {
     let path = validators::repo_root().join("deploy").join(USER_DATA);
     let path_text = path.display().to_string();
-    let output = run(&validator("cloud-init"), &["schema", "--config-file", &path_text]);
+    let output = run(
+        &validator("cloud-init"),
+        &["schema", "--config-file", &path_text],
+    );
     assert!(output.status.success(), "{}", describe(&output));
 
     let user_data = read_deploy_file(USER_DATA);
@@ -99,7 +122,11 @@ fn cloud_init_user_data_valid() {
         "the unit in {USER_DATA} differs from deploy/systemd/{UNIT}"
     );
 
-    let sysctl = literal_block(&user_data, "- path: /etc/sysctl.d/60-xmppload.conf", "content: |");
+    let sysctl = literal_block(
+        &user_data,
+        "- path: /etc/sysctl.d/60-xmppload.conf",
+        "content: |",
+    );
     for key in [
         "net.ipv4.ip_local_port_range",
         "net.ipv4.tcp_tw_reuse",
@@ -107,7 +134,10 @@ fn cloud_init_user_data_valid() {
         "fs.nr_open",
         "-net.netfilter.nf_conntrack_max",
     ] {
-        assert!(setting(&sysctl, key).is_some(), "the sysctl file sets no {key}");
+        assert!(
+            setting(&sysctl, key).is_some(),
+            "the sysctl file sets no {key}"
+        );
     }
 }
 
@@ -122,8 +152,15 @@ fn broken_user_data_fails() {
     let path = dir.path().join("user-data.yaml");
     std::fs::write(&path, broken).expect("failed to write the broken copy");
     let path_text = path.display().to_string();
-    let output = run(&validator("cloud-init"), &["schema", "--config-file", &path_text]);
-    assert!(!output.status.success(), "a broken user-data passed: {}", describe(&output));
+    let output = run(
+        &validator("cloud-init"),
+        &["schema", "--config-file", &path_text],
+    );
+    assert!(
+        !output.status.success(),
+        "a broken user-data passed: {}",
+        describe(&output)
+    );
 }
 
 /// The Containerfile passes hadolint with no finding at all, infos included.
@@ -155,5 +192,9 @@ fn broken_containerfile_fails() {
     std::fs::write(&path, broken).expect("failed to write the broken copy");
     let path_text = path.display().to_string();
     let output = run(&validator("hadolint"), &["--no-color", &path_text]);
-    assert!(!output.status.success(), "a broken Containerfile passed: {}", describe(&output));
+    assert!(
+        !output.status.success(),
+        "a broken Containerfile passed: {}",
+        describe(&output)
+    );
 }

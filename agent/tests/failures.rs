@@ -315,6 +315,35 @@ async fn invalid_requests_are_rejected() {
                 ..valid.clone()
             },
         ),
+        (
+            "max_stanza_bytes",
+            RunGroupRequest {
+                max_stanza_bytes: 100,
+                ..valid.clone()
+            },
+        ),
+        (
+            "max_stanza_bytes",
+            RunGroupRequest {
+                max_stanza_bytes: 32 * 1024 * 1024,
+                ..valid.clone()
+            },
+        ),
+        (
+            "max_stanza_bytes",
+            RunGroupRequest {
+                max_stanza_bytes: 8192,
+                body_bytes: 8192,
+                ..valid.clone()
+            },
+        ),
+        (
+            "stall_timeout_ms",
+            RunGroupRequest {
+                stall_timeout_ms: u64::MAX,
+                ..valid.clone()
+            },
+        ),
     ];
     for (field, request) in cases {
         let status = agent

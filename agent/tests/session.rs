@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use xmppload_agent::session::{Inbound, Session};
 use xmppload_agent::testing::{Prosody, ProsodyOptions};
-use xmppload_agent::transport::{Endpoint, TlsMode, tls};
+use xmppload_agent::transport::{Endpoint, StreamLimits, TlsMode, tls};
 
 fn c2s_endpoint(prosody: &Prosody) -> Endpoint {
     Endpoint::Tcp {
@@ -14,6 +14,7 @@ fn c2s_endpoint(prosody: &Prosody) -> Endpoint {
         domain: prosody.domain().to_owned(),
         tls_mode: TlsMode::Never,
         tls: tls::client_config(false).unwrap(),
+        limits: StreamLimits::default(),
     }
 }
 
@@ -22,6 +23,7 @@ fn websocket_endpoint(prosody: &Prosody) -> Endpoint {
         url: prosody.websocket_url(),
         domain: prosody.domain().to_owned(),
         tls: Arc::clone(&tls::client_config(false).unwrap()),
+        limits: StreamLimits::default(),
     }
 }
 

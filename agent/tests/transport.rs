@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use xmppload_agent::error::{BotError, FailureKind};
-use xmppload_agent::transport::{Endpoint, StreamEvent, TlsMode, Transport, tls};
+use xmppload_agent::transport::{Endpoint, StreamEvent, StreamLimits, TlsMode, Transport, tls};
 
 const SERVER_HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
     xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='test' version='1.0'>";
@@ -38,6 +38,7 @@ async fn scripted_server(chunks: Vec<&'static str>, pause: Duration) -> Endpoint
         domain: "test".to_owned(),
         tls_mode: TlsMode::Never,
         tls: tls::client_config(false).unwrap(),
+        limits: StreamLimits::default(),
     }
 }
 

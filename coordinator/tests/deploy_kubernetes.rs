@@ -16,7 +16,10 @@ fn validate(path: &Path) -> std::process::Output {
     let path_text = path.display().to_string();
     // --strict rejects properties that the schema does not define, such as a
     // misspelt field name.
-    run(&validator("kubernetes-validate"), &["--strict", "--quiet", &path_text])
+    run(
+        &validator("kubernetes-validate"),
+        &["--strict", "--quiet", &path_text],
+    )
 }
 
 /// Every manifest passes kubernetes-validate in strict mode.
@@ -34,10 +37,16 @@ fn broken_manifests_fail() {
     let agents = read_deploy_file(MANIFESTS[0]);
     let job = read_deploy_file(MANIFESTS[1]);
     let cases = [
-        ("wrong type", agents.replace("replicas: 3", "replicas: three")),
+        (
+            "wrong type",
+            agents.replace("replicas: 3", "replicas: three"),
+        ),
         (
             "unknown field",
-            job.replace("restartPolicy: Never", "restartPolicy: Never\n      restartPolicyy: Never"),
+            job.replace(
+                "restartPolicy: Never",
+                "restartPolicy: Never\n      restartPolicyy: Never",
+            ),
         ),
     ];
 
@@ -48,7 +57,11 @@ fn broken_manifests_fail() {
         let path = dir.path().join("broken.yaml");
         std::fs::write(&path, broken).expect("failed to write the broken copy");
         let output = validate(&path);
-        assert!(!output.status.success(), "{case} passed: {}", describe(&output));
+        assert!(
+            !output.status.success(),
+            "{case} passed: {}",
+            describe(&output)
+        );
     }
 }
 
@@ -58,13 +71,20 @@ fn broken_manifests_fail() {
 fn configmap_scenario_parses() {
     let job = read_deploy_file(MANIFESTS[1]);
     let scenario = literal_block(&job, "data:", "scenario.toml: |");
-    assert!(!scenario.contains("[agents]"), "the ConfigMap sets [agents]; the init container would add a second one");
+    assert!(
+        !scenario.contains("[agents]"),
+        "the ConfigMap sets [agents]; the init container would add a second one"
+    );
 
     let with_agents = format!(
         "{scenario}\n[agents]\naddresses = [\"http://10.0.0.11:15051\",\"http://10.0.0.12:15051\",\"http://10.0.0.13:15051\"]\n"
     );
-    let parsed = Scenario::parse(Path::new("scenario.toml"), &with_agents, &Overrides::default())
-        .unwrap_or_else(|err| panic!("the ConfigMap's scenario is invalid: {err}"));
+    let parsed = Scenario::parse(
+        Path::new("scenario.toml"),
+        &with_agents,
+        &Overrides::default(),
+    )
+    .unwrap_or_else(|err| panic!("the ConfigMap's scenario is invalid: {err}"));
     assert_eq!(parsed.agents.len(), 3);
     let bots: Vec<u32> = parsed.groups().map(|group| group.bots).collect();
     assert_eq!(bots, [300, 300]);
@@ -72,7 +92,13 @@ fn configmap_scenario_parses() {
     // The agents' --allow-target list must admit the scenario's server.
     let agents = read_deploy_file(MANIFESTS[0]);
     for target in ["xmpp.staging.example:5222", "xmpp.staging.example:5280"] {
-        assert!(agents.contains(target), "agents.yaml does not allow {target}");
-        assert!(scenario.contains(target), "the scenario does not use {target}");
+        assert!(
+            agents.contains(target),
+            "agents.yaml does not allow {target}"
+        );
+        assert!(
+            scenario.contains(target),
+            "the scenario does not use {target}"
+        );
     }
 }

@@ -65,7 +65,11 @@ fn readelf(option: &str, binary: &Path) -> String {
         .arg(binary)
         .output()
         .expect("failed to run readelf (Debian package binutils)");
-    assert!(output.status.success(), "readelf {option} {}: {output:?}", binary.display());
+    assert!(
+        output.status.success(),
+        "readelf {option} {}: {output:?}",
+        binary.display()
+    );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -121,7 +125,10 @@ impl Drop for Running {
 
 fn free_port() -> u16 {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("failed to bind a free port");
-    listener.local_addr().expect("bound socket has an address").port()
+    listener
+        .local_addr()
+        .expect("bound socket has an address")
+        .port()
 }
 
 fn start(binary: &Path, args: &[&str]) -> Running {
@@ -249,13 +256,23 @@ bots = 3
         .expect("failed to start the static coordinator");
     let status = wait_bounded(&mut coordinator, RUN_TIMEOUT)
         .unwrap_or_else(|| panic!("the static coordinator ran longer than {RUN_TIMEOUT:?}"));
-    assert_eq!(status.code(), Some(0), "coordinator run exited with {status}");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "coordinator run exited with {status}"
+    );
 
     let run_json = std::fs::read_to_string(results.join("01/run.json"))
         .expect("the run wrote no results/01/run.json");
     let run: serde_json::Value = serde_json::from_str(&run_json).expect("run.json is JSON");
     assert_eq!(run["agents"][0]["name"], "static-agent");
-    assert_eq!(run["agents"][0]["address"], format!("http://localhost:{agent_port}"));
+    assert_eq!(
+        run["agents"][0]["address"],
+        format!("http://localhost:{agent_port}")
+    );
     assert_eq!(run["monitor"]["name"], "static-monitor");
-    assert_eq!(run["monitor"]["address"], format!("http://{hosts_name}:{monitor_port}"));
+    assert_eq!(
+        run["monitor"]["address"],
+        format!("http://{hosts_name}:{monitor_port}")
+    );
 }

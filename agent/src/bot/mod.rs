@@ -216,6 +216,8 @@ impl Bot {
                         | FailureKind::StreamError
                         | FailureKind::Io
                         | FailureKind::Protocol
+                        | FailureKind::Oversized
+                        | FailureKind::Stalled
                 )
             }
         };

@@ -15,7 +15,8 @@ use xmppload_proto::v1::{
 };
 
 use super::rooms::{RoomDistribution, RoomMap};
-use crate::transport::{Endpoint, TlsMode, tls};
+use crate::transport::{DEFAULT_STALL_TIMEOUT, Endpoint, StreamLimits, TlsMode, tls};
+use crate::xml::DEFAULT_MAX_STANZA_BYTES;
 
 /// Largest accepted message body. Prosody 0.12 closes c2s streams whose
 /// stanzas exceed its default `c2s_stanza_size_limit` of 256 KiB, so bodies
@@ -34,6 +35,14 @@ pub const MAX_ROOMS: u32 = 100_000;
 pub const MAX_ROOMS_PER_BOT: u32 = 100;
 /// Largest accepted Zipf exponent; beyond it nearly every bot is in room 0.
 pub const MAX_ZIPF_EXPONENT: f64 = 10.0;
+/// Smallest accepted stanza limit: the server's stream features and the
+/// room's presences must fit.
+pub const MIN_MAX_STANZA_BYTES: u32 = 4096;
+/// Largest accepted stanza limit, 16 MiB, which bounds each bot's read buffer.
+pub const MAX_MAX_STANZA_BYTES: u32 = 16 * 1024 * 1024;
+/// Room the stanza limit must leave beyond `body_bytes` for the envelope of
+/// a reflected message (addresses, ids and the server's added elements).
+pub const STANZA_ENVELOPE_BYTES: u32 = 4096;
 
 /// A validated slice of a bot group.
 #[derive(Debug, Clone)]
@@ -67,6 +76,52 @@ pub struct GroupPlan {
     pub clock: AgentClock,
 }
 
+/// Checks `max_stanza_bytes` and `stall_timeout_ms` and resolves their
+/// defaults.
+fn stream_limits(request: &RunGroupRequest) -> Result<StreamLimits, Status> {
+    let max_stanza_bytes = match request.max_stanza_bytes {
+        0 => DEFAULT_MAX_STANZA_BYTES,
+        bytes => {
+            if !(MIN_MAX_STANZA_BYTES..=MAX_MAX_STANZA_BYTES).contains(&bytes) {
+                return Err(invalid(
+                    "max_stanza_bytes",
+                    &bytes,
+                    &format!(
+                        "set 0 for the default, or {MIN_MAX_STANZA_BYTES} to {MAX_MAX_STANZA_BYTES} bytes"
+                    ),
+                ));
+            }
+            bytes as usize
+        }
+    };
+    let needed = request.body_bytes as usize + STANZA_ENVELOPE_BYTES as usize;
+    if max_stanza_bytes < needed {
+        return Err(invalid(
+            "max_stanza_bytes",
+            &max_stanza_bytes,
+            &format!(
+                "set at least body_bytes + {STANZA_ENVELOPE_BYTES} = {needed} so the bots' own messages fit"
+            ),
+        ));
+    }
+
+    let stall_timeout = match request.stall_timeout_ms {
+        0 => DEFAULT_STALL_TIMEOUT,
+        ms if ms > MAX_DURATION_MS => {
+            return Err(invalid(
+                "stall_timeout_ms",
+                &ms,
+                &format!("set 0 for the default, or at most {MAX_DURATION_MS} ms (seven days)"),
+            ));
+        }
+        ms => Duration::from_millis(ms),
+    };
+    Ok(StreamLimits {
+        max_stanza_bytes,
+        stall_timeout,
+    })
+}
+
 impl GroupPlan {
     /// Checks the request and converts it; a bad field yields
     /// `invalid_argument`, a protocol mismatch `failed_precondition`.
@@ -91,8 +146,6 @@ impl GroupPlan {
                 "set the XMPP domain of the anonymous VirtualHost",
             ));
         }
-
-        let endpoint = endpoint(&request, domain)?;
 
         let room = request.room.trim().to_owned();
         let room_valid = room.split_once('@').is_some_and(|(local, host)| {
@@ -216,6 +269,10 @@ impl GroupPlan {
                 "raise it so that all bots arrive within seven days of start_at",
             ));
         }
+
+        // Checked after body_bytes, which the stanza limit must exceed.
+        let limits = stream_limits(&request)?;
+        let endpoint = endpoint(&request, domain, limits)?;
 
         Ok(GroupPlan {
             group,
@@ -361,7 +418,11 @@ fn explicit_indices(request: &RunGroupRequest) -> Result<Option<Vec<u32>>, Statu
 }
 
 /// Builds the connection endpoint from the transport fields.
-fn endpoint(request: &RunGroupRequest, domain: String) -> Result<Endpoint, Status> {
+fn endpoint(
+    request: &RunGroupRequest,
+    domain: String,
+    limits: StreamLimits,
+) -> Result<Endpoint, Status> {
     let transport =
         ProtoTransport::try_from(request.transport).unwrap_or(ProtoTransport::Unspecified);
     let tls_config = |accept_invalid: bool| {
@@ -399,6 +460,7 @@ fn endpoint(request: &RunGroupRequest, domain: String) -> Result<Endpoint, Statu
                 url: url.to_owned(),
                 domain,
                 tls: tls_config(request.accept_invalid_certs)?,
+                limits,
             })
         }
         ProtoTransport::C2s => {
@@ -440,6 +502,7 @@ fn endpoint(request: &RunGroupRequest, domain: String) -> Result<Endpoint, Statu
                 domain,
                 tls_mode,
                 tls: tls_config(request.accept_invalid_certs)?,
+                limits,
             })
         }
     }

@@ -9,6 +9,14 @@
 //! [`Transport::next`] is cancel-safe: received data that does not yet form
 //! an event stays buffered inside the transport, so the bot can race it
 //! against timers in `tokio::select!` without losing bytes.
+//!
+//! Both framings enforce the same [`StreamLimits`] against a hostile or
+//! broken server. A stanza larger than `max_stanza_bytes` fails the
+//! connection before the buffer grows past the limit. A server that stops
+//! sending in the middle of a stanza fails it after `stall_timeout`.
+//! Reads between stanzas have no bound of their own because a quiet room is
+//! normal. The caller's connect, join and leave timeouts and the group
+//! deadline bound them.
 
 mod connect;
 pub mod tcp;
@@ -26,6 +34,29 @@ use crate::xml::{Element, NS_STREAM};
 
 /// How long `close` waits for the server to end its side of the stream.
 pub const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// Default of [`StreamLimits::stall_timeout`]. A server sends a stanza in a
+/// burst of packets, so half a stanza and then 30 s of silence is a stall,
+/// not a slow network.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Bounds a connection enforces on what the server sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// Largest stanza (c2s) or WebSocket message accepted, in bytes.
+    pub max_stanza_bytes: usize,
+    /// Maximum silence accepted while part of a stanza is buffered.
+    pub stall_timeout: Duration,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        StreamLimits {
+            max_stanza_bytes: crate::xml::DEFAULT_MAX_STANZA_BYTES,
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
+        }
+    }
+}
 
 /// One event read from a stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +85,7 @@ pub enum Endpoint {
         url: String,
         domain: String,
         tls: Arc<rustls::ClientConfig>,
+        limits: StreamLimits,
     },
     Tcp {
         host: String,
@@ -61,6 +93,7 @@ pub enum Endpoint {
         domain: String,
         tls_mode: TlsMode,
         tls: Arc<rustls::ClientConfig>,
+        limits: StreamLimits,
     },
 }
 
@@ -107,14 +140,21 @@ impl Transport {
         source: Option<IpAddr>,
     ) -> Result<Transport, BotError> {
         match endpoint {
-            Endpoint::WebSocket { url, domain, tls } => {
-                websocket::WsTransport::connect(url, domain, tls.clone(), source)
-                    .await
-                    .map(|ws| Transport::WebSocket(Box::new(ws)))
-            }
+            Endpoint::WebSocket {
+                url,
+                domain,
+                tls,
+                limits,
+            } => websocket::WsTransport::connect(url, domain, tls.clone(), source, *limits)
+                .await
+                .map(|ws| Transport::WebSocket(Box::new(ws))),
             Endpoint::Tcp {
-                host, port, domain, ..
-            } => tcp::TcpTransport::connect(host, *port, domain, source)
+                host,
+                port,
+                domain,
+                limits,
+                ..
+            } => tcp::TcpTransport::connect(host, *port, domain, source, *limits)
                 .await
                 .map(Transport::Tcp),
         }

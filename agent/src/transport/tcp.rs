@@ -11,10 +11,11 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_rustls::client::TlsStream;
 
 use crate::error::BotError;
-use crate::transport::{CLOSE_WAIT, StreamEvent};
+use crate::transport::{CLOSE_WAIT, StreamEvent, StreamLimits};
 use crate::xml::{Element, Frame, Scope, StreamSplitter};
 
 /// Bytes read from the socket per read call.
@@ -37,6 +38,11 @@ pub struct TcpTransport {
     splitter: StreamSplitter,
     read_chunk: Box<[u8; READ_CHUNK]>,
     domain: String,
+    limits: StreamLimits,
+    /// Time of the last read that returned bytes. It is stored here rather
+    /// than in a local timer, so a cancelled `next` does not restart the
+    /// stall clock.
+    last_bytes_at: Instant,
 }
 
 impl std::fmt::Debug for TcpTransport {
@@ -56,13 +62,16 @@ impl TcpTransport {
         port: u16,
         domain: &str,
         source: Option<std::net::IpAddr>,
+        limits: StreamLimits,
     ) -> Result<TcpTransport, BotError> {
         let stream = super::connect::open_tcp(host, port, source).await?;
         Ok(TcpTransport {
             io: Io::Plain(stream),
-            splitter: StreamSplitter::default(),
+            splitter: StreamSplitter::new(limits.max_stanza_bytes),
             read_chunk: Box::new([0; READ_CHUNK]),
             domain: domain.to_owned(),
+            limits,
+            last_bytes_at: Instant::now(),
         })
     }
 
@@ -89,7 +98,9 @@ impl TcpTransport {
     }
 
     /// Reads until the splitter yields an event; cancel-safe because bytes
-    /// are moved into the splitter only after a read completes.
+    /// are moved into the splitter only after a read completes. While part
+    /// of a stanza is buffered, each read must return within the stall
+    /// timeout of the previous one.
     pub async fn next(&mut self) -> Result<StreamEvent, BotError> {
         loop {
             if let Some(frame) = self.splitter.next_frame()? {
@@ -103,15 +114,33 @@ impl TcpTransport {
                 };
             }
 
+            // After next_frame returned None, buffered bytes are an
+            // unfinished unit.
+            let partial = self.splitter.buffered();
             let chunk = &mut self.read_chunk[..];
-            let read = match &mut self.io {
-                Io::Plain(stream) => stream.read(chunk).await?,
-                Io::Tls(stream) => stream.read(chunk).await?,
-                Io::Upgrading => return Err(BotError::Closed),
+            let read = async {
+                match &mut self.io {
+                    Io::Plain(stream) => stream.read(chunk).await,
+                    Io::Tls(stream) => stream.read(chunk).await,
+                    // A failed STARTTLS left no socket: the stream is closed.
+                    Io::Upgrading => Ok(0),
+                }
+            };
+            let read = if partial > 0 {
+                let stall_at = self.last_bytes_at + self.limits.stall_timeout;
+                tokio::time::timeout_at(stall_at, read)
+                    .await
+                    .map_err(|_| BotError::Stalled {
+                        after: self.limits.stall_timeout,
+                        buffered: partial,
+                    })??
+            } else {
+                read.await?
             };
             if read == 0 {
                 return Err(BotError::Closed);
             }
+            self.last_bytes_at = Instant::now();
             self.splitter.push(&self.read_chunk[..read]);
         }
     }
@@ -153,7 +182,7 @@ impl TcpTransport {
             .map_err(BotError::TlsHandshake)?;
 
         self.io = Io::Tls(Box::new(tls));
-        self.splitter = StreamSplitter::default();
+        self.splitter = StreamSplitter::new(self.limits.max_stanza_bytes);
         Ok(())
     }
 

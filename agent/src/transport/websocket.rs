@@ -13,21 +13,32 @@
 //! 3. A stream restart after SASL is simply a new `<open/>`.
 //! 4. `<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>` ends the
 //!    stream, and the WebSocket close handshake ends the connection.
+//!
+//! tungstenite enforces the stanza limit as its maximum message and frame
+//! size: it rejects a frame whose header announces more before it reads the
+//! payload. tungstenite keeps partial frames to itself, so the stall check
+//! counts the bytes it read since the last complete message instead. They
+//! are counted above TLS, which is why the TLS session for `wss://` is set
+//! up here and not by tokio-tungstenite.
 
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, Uri};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::error::BotError;
-use crate::transport::{CLOSE_WAIT, StreamEvent};
-use crate::xml::{DEFAULT_MAX_STANZA_BYTES, Element, Scope};
+use crate::transport::{CLOSE_WAIT, StreamEvent, StreamLimits};
+use crate::xml::{Element, Scope};
 
 /// Initial read buffer of one WebSocket connection.
 const WS_READ_BUFFER_BYTES: usize = 8 * 1024;
@@ -49,12 +60,82 @@ pub fn connect_target(uri: &Uri) -> (String, u16) {
     (host, port)
 }
 
+/// Socket reads since the last complete message, shared between the
+/// socket wrapper and the transport.
+#[derive(Debug)]
+struct ReadProgress {
+    /// WebSocket bytes read since [`WsTransport::next`] last received a
+    /// message. Above zero, part of a message is waiting for the rest.
+    unconsumed: usize,
+    /// Time of the last read that returned bytes.
+    last_bytes_at: Instant,
+}
+
+/// A plain or TLS socket that records the WebSocket bytes it returns in a
+/// [`ReadProgress`].
+struct ProgressStream {
+    inner: MaybeTlsStream<TcpStream>,
+    progress: Arc<Mutex<ReadProgress>>,
+}
+
+impl AsyncRead for ProgressStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = buf.filled().len() - before;
+        if read > 0
+            && let Ok(mut progress) = self.progress.lock()
+        {
+            progress.unconsumed += read;
+            progress.last_bytes_at = Instant::now();
+        }
+        poll
+    }
+}
+
+impl AsyncWrite for ProgressStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Parses the element of one RFC 7395 text message: `<open/>` becomes the
+/// header, `<close/>` the end, and anything else a stanza.
+pub fn message_event(text: &str) -> Result<StreamEvent, BotError> {
+    let element = Element::parse(text, &Scope::client_stream())?;
+    if element.is("open", NS_FRAMING) {
+        return Ok(StreamEvent::Header);
+    }
+    if element.is("close", NS_FRAMING) {
+        return Ok(StreamEvent::End);
+    }
+    Ok(StreamEvent::Stanza(element))
+}
+
 /// A WebSocket connection carrying one XMPP stream.
 pub struct WsTransport {
     /// The socket; `StreamExt::next` on it is cancel-safe, because
     /// tungstenite keeps partial frames in its own buffer.
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    ws: WebSocketStream<ProgressStream>,
     domain: String,
+    limits: StreamLimits,
+    progress: Arc<Mutex<ReadProgress>>,
 }
 
 impl std::fmt::Debug for WsTransport {
@@ -73,6 +154,7 @@ impl WsTransport {
         domain: &str,
         tls: Arc<rustls::ClientConfig>,
         source: Option<std::net::IpAddr>,
+        limits: StreamLimits,
     ) -> Result<WsTransport, BotError> {
         let mut request = url.into_client_request()?;
         request
@@ -85,31 +167,53 @@ impl WsTransport {
         let (host, port) = connect_target(request.uri());
         let socket = super::connect::open_tcp(&host, port, source).await?;
 
+        let inner = if request.uri().scheme_str() == Some("wss") {
+            let server_name = rustls::pki_types::ServerName::try_from(host.clone())
+                .map_err(|_| BotError::TlsServerName { name: host.clone() })?;
+            let tls = tokio_rustls::TlsConnector::from(tls)
+                .connect(server_name, socket)
+                .await
+                .map_err(BotError::TlsHandshake)?;
+            MaybeTlsStream::Rustls(tls)
+        } else {
+            MaybeTlsStream::Plain(socket)
+        };
+        let progress = Arc::new(Mutex::new(ReadProgress {
+            unconsumed: 0,
+            last_bytes_at: Instant::now(),
+        }));
+        let socket = ProgressStream {
+            inner,
+            progress: Arc::clone(&progress),
+        };
+
         // tungstenite allocates its read buffer up front (128 KiB by
         // default), which dominated an idle bot's memory. Stanzas are small,
         // and the buffer grows when a larger frame arrives.
         let config = WebSocketConfig::default()
             .read_buffer_size(WS_READ_BUFFER_BYTES)
-            .max_message_size(Some(DEFAULT_MAX_STANZA_BYTES))
-            .max_frame_size(Some(DEFAULT_MAX_STANZA_BYTES));
-        let (ws, _response) = tokio_tungstenite::client_async_tls_with_config(
-            request,
-            socket,
-            Some(config),
-            Some(Connector::Rustls(tls)),
-        )
-        .await
-        .map_err(|err| match err {
-            // tungstenite checks the selected subprotocol itself.
-            WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(_)) => {
-                BotError::NoXmppSubprotocol
-            }
-            other => BotError::from(other),
-        })?;
+            .max_message_size(Some(limits.max_stanza_bytes))
+            .max_frame_size(Some(limits.max_stanza_bytes));
+        let (ws, _response) =
+            tokio_tungstenite::client_async_with_config(request, socket, Some(config))
+                .await
+                .map_err(|err| match err {
+                    // tungstenite checks the selected subprotocol itself.
+                    WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(_)) => {
+                        BotError::NoXmppSubprotocol
+                    }
+                    other => BotError::from(other),
+                })?;
 
+        // The handshake's bytes are no part of a message.
+        if let Ok(mut progress) = progress.lock() {
+            progress.unconsumed = 0;
+        }
         Ok(WsTransport {
             ws,
             domain: domain.to_owned(),
+            limits,
+            progress,
         })
     }
 
@@ -127,12 +231,36 @@ impl WsTransport {
     }
 
     /// Reads the next element; `<open/>` and `<close/>` become header and end.
+    /// While part of a message has arrived, the rest must follow within the
+    /// stall timeout of the last read.
+    // NOTE: bytes of the next message that arrive in the same read as the
+    // end of the previous one are not counted, so a stall right after such a
+    // read is left to the caller's timeouts.
     pub async fn next(&mut self) -> Result<StreamEvent, BotError> {
         loop {
-            let message = match self.ws.next().await {
+            let (unconsumed, last_bytes_at) = self
+                .progress
+                .lock()
+                .map(|progress| (progress.unconsumed, progress.last_bytes_at))
+                .unwrap_or((0, Instant::now()));
+            let message = if unconsumed > 0 {
+                let stall_at = last_bytes_at + self.limits.stall_timeout;
+                tokio::time::timeout_at(stall_at, self.ws.next())
+                    .await
+                    .map_err(|_| BotError::Stalled {
+                        after: self.limits.stall_timeout,
+                        buffered: unconsumed,
+                    })?
+            } else {
+                self.ws.next().await
+            };
+            let message = match message {
                 None => return Err(BotError::Closed),
                 Some(message) => message?,
             };
+            if let Ok(mut progress) = self.progress.lock() {
+                progress.unconsumed = 0;
+            }
             let text = match message {
                 Message::Text(text) => text,
                 // A close frame without <close/> still ends the stream.
@@ -147,14 +275,7 @@ impl WsTransport {
                 }
             };
 
-            let element = Element::parse(text.as_str(), &Scope::client_stream())?;
-            if element.is("open", NS_FRAMING) {
-                return Ok(StreamEvent::Header);
-            }
-            if element.is("close", NS_FRAMING) {
-                return Ok(StreamEvent::End);
-            }
-            return Ok(StreamEvent::Stanza(element));
+            return message_event(text.as_str());
         }
     }
 

@@ -19,9 +19,18 @@
 //! forbidden inside an XMPP stream (RFC 6120 section 11.1), so they are
 //! errors. Running out of bytes is not an error: [`StreamSplitter::next_frame`]
 //! returns `Ok(None)` and the caller reads more.
+//!
+//! Memory stays bounded by the stanza limit. A unit longer than
+//! `max_stanza_bytes` is an error as soon as the scanner reaches the byte
+//! past the limit. Bytes before the current unit (finished frames and
+//! whitespace keepalives) are dropped before more are read. A caller that
+//! alternates [`StreamSplitter::push`] of at most `chunk` bytes with
+//! [`StreamSplitter::next_frame`] therefore never holds more than
+//! `max_stanza_bytes + chunk` bytes.
 
-/// Default bound on one stanza (and on the stream header), in bytes.
-pub const DEFAULT_MAX_STANZA_BYTES: usize = 1024 * 1024;
+/// Default bound on one stanza (and on the stream header), in bytes. It
+/// matches Prosody 0.12's default `c2s_stanza_size_limit` of 256 KiB.
+pub const DEFAULT_MAX_STANZA_BYTES: usize = 256 * 1024;
 
 /// One unit cut from the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,12 +135,37 @@ impl StreamSplitter {
 
     /// Appends received bytes.
     pub fn push(&mut self, bytes: &[u8]) {
+        let needed = self.buf.len() + bytes.len();
+        if needed > self.buf.capacity() {
+            // Grow by doubling as `Vec` does, but never reserve more than the
+            // stanza limit plus this push, so that a stanza close to the limit
+            // does not make the buffer allocate twice the limit.
+            let target = self
+                .buf
+                .capacity()
+                .saturating_mul(2)
+                .min(self.max_stanza_bytes.saturating_add(bytes.len()))
+                .max(needed);
+            self.buf.reserve_exact(target - self.buf.len());
+        }
         self.buf.extend_from_slice(bytes);
     }
 
-    /// Bytes received but not yet returned as frames.
+    /// Bytes received but not yet returned as frames. After
+    /// [`StreamSplitter::next_frame`] returned `Ok(None)` these are exactly
+    /// the bytes of an unfinished unit.
     pub fn buffered(&self) -> usize {
         self.buf.len()
+    }
+
+    /// Bytes allocated for the buffer, which the stanza limit bounds.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Largest stanza this splitter accepts, in bytes.
+    pub fn max_stanza_bytes(&self) -> usize {
+        self.max_stanza_bytes
     }
 
     /// Prepares for a new stream header on the same connection, as after
@@ -160,7 +194,23 @@ impl StreamSplitter {
                 max: self.max_stanza_bytes,
             });
         }
+        if !self.ended {
+            self.drop_scanned_prefix();
+        }
         Ok(None)
+    }
+
+    /// Removes the bytes before the current unit, which belong to no frame
+    /// (whitespace keepalives or an XML declaration), so that a server that
+    /// sends only whitespace cannot grow the buffer.
+    fn drop_scanned_prefix(&mut self) {
+        if self.unit_start == 0 {
+            return;
+        }
+        self.buf.drain(..self.unit_start);
+        self.pos -= self.unit_start;
+        self.tag_start = self.tag_start.saturating_sub(self.unit_start);
+        self.unit_start = 0;
     }
 
     /// Advances the lexer by one byte, which sits at `self.pos - 1`.
@@ -630,5 +680,81 @@ mod tests {
             frames,
             vec![Frame::Header(HEADER.to_owned()), stanza("<a/>")]
         );
+    }
+
+    /// An endless stanza fails at the limit, and the buffer never contains more
+    /// than the limit plus one pushed chunk.
+    #[test]
+    fn endless_stanza_keeps_buffer_bounded() {
+        const MAX: usize = 16 * 1024;
+        const CHUNK: usize = 1000;
+        let mut splitter = StreamSplitter::new(MAX);
+        splitter.push(format!("{HEADER}<message><body>").as_bytes());
+        assert!(matches!(
+            splitter.next_frame().unwrap(),
+            Some(Frame::Header(_))
+        ));
+
+        let filler = [b'x'; CHUNK];
+        let mut pushed = 0;
+        let err = loop {
+            assert!(pushed < 10 * MAX, "no error after {pushed} bytes");
+            splitter.push(&filler);
+            pushed += CHUNK;
+            assert!(
+                splitter.capacity() <= MAX + CHUNK,
+                "capacity {} after {pushed} bytes",
+                splitter.capacity()
+            );
+            match splitter.next_frame() {
+                Ok(None) => {}
+                Ok(Some(frame)) => panic!("unexpected frame {frame:?}"),
+                Err(err) => break err,
+            }
+        };
+        assert_eq!(err, FramingError::TooLarge { max: MAX });
+        assert!(
+            pushed <= MAX + CHUNK,
+            "error came late, after {pushed} bytes"
+        );
+    }
+
+    /// Whitespace keepalives without end are dropped instead of buffered.
+    #[test]
+    fn whitespace_flood_is_not_buffered() {
+        let mut splitter = StreamSplitter::new(1024);
+        splitter.push(HEADER.as_bytes());
+        assert!(matches!(
+            splitter.next_frame().unwrap(),
+            Some(Frame::Header(_))
+        ));
+        for _ in 0..100 {
+            splitter.push(&[b' '; 512]);
+            assert_eq!(splitter.next_frame().unwrap(), None);
+            assert_eq!(splitter.buffered(), 0);
+        }
+        assert!(splitter.capacity() <= 1024 + 512);
+
+        splitter.push(b"<a/>");
+        assert_eq!(splitter.next_frame().unwrap(), Some(stanza("<a/>")));
+    }
+
+    /// A partial stanza after whitespace keeps only its own bytes buffered.
+    #[test]
+    fn partial_stanza_is_all_that_stays_buffered() {
+        let mut splitter = StreamSplitter::default();
+        splitter.push(format!("{HEADER}  \n<message><bo").as_bytes());
+        assert!(matches!(
+            splitter.next_frame().unwrap(),
+            Some(Frame::Header(_))
+        ));
+        assert_eq!(splitter.next_frame().unwrap(), None);
+        assert_eq!(splitter.buffered(), "<message><bo".len());
+        splitter.push(b"dy>hi</body></message>");
+        assert_eq!(
+            splitter.next_frame().unwrap(),
+            Some(stanza("<message><body>hi</body></message>"))
+        );
+        assert_eq!(splitter.buffered(), 0);
     }
 }

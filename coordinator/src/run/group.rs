@@ -307,6 +307,9 @@ fn request(
         zipf_exponent,
         rooms_per_bot: spec.rooms_per_bot,
         indices,
+        max_stanza_bytes: spec.max_stanza_bytes,
+        // 0 selects the agent's default; scenarios do not set it.
+        stall_timeout_ms: 0,
     }
 }
 

@@ -147,6 +147,8 @@ pub struct GroupSpec {
     pub stream_management: bool,
     pub connect_timeout: Duration,
     pub join_timeout: Duration,
+    /// Largest stanza a bot accepts from the server, in bytes.
+    pub max_stanza_bytes: u32,
 }
 
 impl GroupSpec {

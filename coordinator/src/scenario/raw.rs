@@ -74,6 +74,7 @@ pub struct RawGroupSettings {
     pub room_distribution: Option<Spanned<String>>,
     pub zipf_exponent: Option<Spanned<f64>>,
     pub rooms_per_bot: Option<Spanned<u32>>,
+    pub max_stanza_bytes: Option<Spanned<u32>>,
 }
 
 /// One timeline entry: either `wait_s`, or a group with `group`,
@@ -101,6 +102,7 @@ pub struct RawStep {
     pub room_distribution: Option<Spanned<String>>,
     pub zipf_exponent: Option<Spanned<f64>>,
     pub rooms_per_bot: Option<Spanned<u32>>,
+    pub max_stanza_bytes: Option<Spanned<u32>>,
 }
 
 impl RawStep {
@@ -121,6 +123,7 @@ impl RawStep {
             room_distribution: self.room_distribution,
             zipf_exponent: self.zipf_exponent,
             rooms_per_bot: self.rooms_per_bot,
+            max_stanza_bytes: self.max_stanza_bytes,
         }
     }
 }

@@ -70,6 +70,7 @@ fn valid_scenario_resolves_settings() {
     assert_eq!(groups[0].join_rate, 5.0);
     assert_eq!(groups[0].talk_rate, 2.0);
     assert!(!groups[0].stream_management);
+    assert_eq!(groups[0].max_stanza_bytes, 256 * 1024);
     assert_eq!(groups[1].talk_rate, 1.0);
     assert!(groups[1].stream_management);
 
@@ -202,6 +203,17 @@ fn invalid_values_name_line_and_field() {
         (
             VALID.replace("bots = 4", "bots = 4000000000"),
             "test.toml:30: field `timeline[1].bots`: the group would run",
+        ),
+        (
+            VALID.replace("join_rate = 5.0", "join_rate = 5.0\nmax_stanza_bytes = 100"),
+            "test.toml:23: field `defaults.max_stanza_bytes`: 100 is out of range; use 4096 to 16777216 bytes",
+        ),
+        (
+            VALID.replace(
+                "talk_rate = 2.0",
+                "talk_rate = 2.0\nbody_bytes = 8192\nmax_stanza_bytes = 8192",
+            ),
+            "test.toml:33: field `timeline[1].max_stanza_bytes`: 8192 is too small for body_bytes = 8192; use at least body_bytes + 4096 = 12288 bytes",
         ),
     ];
     for (text, expected) in cases {

@@ -28,6 +28,16 @@ const MAX_ROOMS: u32 = 100_000;
 const MAX_ROOMS_PER_BOT: u32 = 100;
 /// Maximum Zipf exponent; the agents reject larger ones.
 const MAX_ZIPF_EXPONENT: f64 = 10.0;
+/// Default stanza limit, equal to Prosody 0.12's default
+/// `c2s_stanza_size_limit`.
+const DEFAULT_MAX_STANZA_BYTES: u32 = 256 * 1024;
+/// The agents accept stanza limits from 4 KiB (stream features must fit) to
+/// 16 MiB.
+const MIN_MAX_STANZA_BYTES: u32 = 4096;
+const MAX_MAX_STANZA_BYTES: u32 = 16 * 1024 * 1024;
+/// Room the stanza limit must leave beyond `body_bytes` for the envelope of
+/// a reflected message; the agents check the same margin.
+const STANZA_ENVELOPE_BYTES: u32 = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -652,6 +662,8 @@ fn group_settings(
     }
     let rooms_per_bot = rooms_per_bot.map_or(1, Spanned::into_inner);
     let room_distribution = room_distribution(cx, pick!(room_distribution), pick!(zipf_exponent))?;
+    let (max_stanza, max_stanza_field) = pick!(max_stanza_bytes);
+    let max_stanza_bytes = max_stanza_bytes(cx, max_stanza, &max_stanza_field, body_bytes)?;
 
     let group = GroupSpec {
         name,
@@ -670,6 +682,7 @@ fn group_settings(
         stream_management,
         connect_timeout,
         join_timeout,
+        max_stanza_bytes,
     };
 
     // Agents reject a group whose deadline passes a week, so catch it here
@@ -728,6 +741,40 @@ fn room_distribution(
             format!("`{other}` is not a room distribution; use uniform or zipf"),
         )),
     }
+}
+
+/// Checks a stanza limit against the agents' range and the body size.
+fn max_stanza_bytes(
+    cx: &Context,
+    value: Option<Spanned<u32>>,
+    field: &str,
+    body_bytes: u32,
+) -> Result<u32, ScenarioError> {
+    let Some(value) = value else {
+        return Ok(DEFAULT_MAX_STANZA_BYTES);
+    };
+    let span = value.span();
+    let bytes = value.into_inner();
+    if !(MIN_MAX_STANZA_BYTES..=MAX_MAX_STANZA_BYTES).contains(&bytes) {
+        return Err(cx.invalid(
+            span,
+            field,
+            format!(
+                "{bytes} is out of range; use {MIN_MAX_STANZA_BYTES} to {MAX_MAX_STANZA_BYTES} bytes"
+            ),
+        ));
+    }
+    let needed = body_bytes + STANZA_ENVELOPE_BYTES;
+    if bytes < needed {
+        return Err(cx.invalid(
+            span,
+            field,
+            format!(
+                "{bytes} is too small for body_bytes = {body_bytes}; use at least body_bytes + {STANZA_ENVELOPE_BYTES} = {needed} bytes"
+            ),
+        ));
+    }
+    Ok(bytes)
 }
 
 fn non_empty(cx: &Context, value: Spanned<String>, field: &str) -> Result<String, ScenarioError> {
