@@ -24,11 +24,19 @@ fn monitor_binary() -> &'static Path {
 fn monitor_unit_verifies() {
     let unit = read_deploy_file(&format!("systemd/{UNIT}"));
 
-    assert_unit_accepted(&verify_unit(UNIT, &unit, INSTALLED_BINARY, monitor_binary()));
+    assert_unit_accepted(&verify_unit(
+        UNIT,
+        &unit,
+        INSTALLED_BINARY,
+        monitor_binary(),
+    ));
 
     assert_eq!(setting(&unit, "Restart"), Some("on-failure"));
     assert_eq!(setting(&unit, "DynamicUser"), Some("yes"));
-    assert_eq!(setting(&unit, "EnvironmentFile"), Some("/etc/xmppload/monitor.env"));
+    assert_eq!(
+        setting(&unit, "EnvironmentFile"),
+        Some("/etc/xmppload/monitor.env")
+    );
     assert!(setting(&unit, "LimitNOFILE").is_some());
     // The monitor reads other processes' /proc entries, which
     // ProtectProc=invisible would hide.
@@ -40,7 +48,12 @@ fn monitor_unit_verifies() {
 fn broken_monitor_unit_fails() {
     let unit = read_deploy_file(&format!("systemd/{UNIT}"));
     let broken = unit.replace("Restart=on-failure", "Restrat=on-failure");
-    assert_unit_rejected(&verify_unit(UNIT, &broken, INSTALLED_BINARY, monitor_binary()));
+    assert_unit_rejected(&verify_unit(
+        UNIT,
+        &broken,
+        INSTALLED_BINARY,
+        monitor_binary(),
+    ));
 }
 
 /// Every flag in monitor.env is one that `monitor-agent` accepts.
@@ -54,10 +67,14 @@ fn monitor_env_flags_exist() {
     let help = String::from_utf8_lossy(&output.stdout);
 
     let env_file = read_deploy_file("systemd/monitor.env");
-    let arguments = setting(&env_file, "XMPPLOAD_MONITOR_ARGS").expect("XMPPLOAD_MONITOR_ARGS is set");
+    let arguments =
+        setting(&env_file, "XMPPLOAD_MONITOR_ARGS").expect("XMPPLOAD_MONITOR_ARGS is set");
     let names = flags(arguments);
     assert!(names.contains(&"--listen"), "{arguments}");
     for flag in names {
-        assert!(help.contains(flag), "`monitor-agent --help` lists no {flag}");
+        assert!(
+            help.contains(flag),
+            "`monitor-agent --help` lists no {flag}"
+        );
     }
 }
