@@ -12,7 +12,7 @@ use std::future::Future;
 use xmppload_proto::unix_micros_now;
 
 /// Peer clock minus coordinator clock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ClockOffset {
     pub offset_micros: i64,
     /// Half the best round trip, in microseconds.

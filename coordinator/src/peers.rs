@@ -106,6 +106,17 @@ pub struct MonitorPeer {
     pub clock: ClockOffset,
 }
 
+impl MonitorPeer {
+    /// Measures the monitor's clock offset again, the same way as at connect.
+    pub async fn measure_clock(&self) -> Result<ClockOffset, tonic::Status> {
+        clock::estimate(CLOCK_ROUNDS, || {
+            let mut client = self.client.clone();
+            async move { PeerClient::clock(&mut client).await }
+        })
+        .await
+    }
+}
+
 /// Builds `Rejected`, or `Unauthenticated` when the peer rejected the token.
 fn rejection(role: &'static str, address: &str, status: tonic::Status) -> PeerError {
     // The status's own text is "transport error" for a failed handshake;

@@ -15,6 +15,7 @@ use xmppload_proto::v1::{
 };
 use xmppload_proto::{PROTOCOL_VERSION, unix_micros_now};
 
+use super::clocks::{self, ClockTrack};
 use super::lag::ScheduleLag;
 use super::placement::{Indices, Share, deal};
 use super::{GROUP_GRACE, seconds_since};
@@ -76,6 +77,7 @@ pub async fn run(
     server: &Server,
     agents: &[AgentPeer],
     shares: &[Share],
+    clock_refresh: Duration,
     results: &Arc<ResultsDir>,
     started: i64,
     progress: &Progress,
@@ -134,11 +136,30 @@ pub async fn run(
     );
     record(info)?;
 
+    // Each agent's clock is measured again while the group runs, and its
+    // times are mapped with the estimate nearest to them.
+    let tracks: Vec<ClockTrack> = agents
+        .iter()
+        .map(|agent| ClockTrack::new(agent.clock))
+        .collect();
+    let refresh_done = CancellationToken::new();
+    let refresher = tokio::spawn(clocks::refresh_during_group(
+        agents.iter().cloned().zip(tracks.iter().cloned()).collect(),
+        clock_refresh,
+        results.clone(),
+        started,
+        refresh_done.clone(),
+    ));
+
     let bound = spec.deadline() + START_LEAD + GROUP_GRACE;
-    let streams = agents.iter().zip(&slices).filter(|(_, slice)| slice.count() > 0).map(
-        |(agent, slice)| {
+    let streams = agents
+        .iter()
+        .zip(&tracks)
+        .zip(&slices)
+        .filter(|(_, slice)| slice.count() > 0)
+        .map(|((agent, track), slice)| {
             let request = request(spec, server, slice, agent.clock.to_peer(start_at));
-            let stream = stream_slice(agent, request, results, started, progress, stop);
+            let stream = stream_slice(agent, track, request, results, started, progress, stop);
             async move {
                 match tokio::time::timeout(bound, stream).await {
                     Ok(outcome) => outcome,
@@ -163,6 +184,10 @@ pub async fn run(
         },
     );
     let outcomes = join_all(streams).await;
+    refresh_done.cancel();
+    if let Err(err) = refresher.await {
+        warn!(group = %spec.name, %err, "the clock refresh task failed");
+    }
 
     let mut group_outcome = GroupOutcome {
         incomplete: Vec::new(),
@@ -320,6 +345,7 @@ fn millis(duration: Duration) -> u64 {
 /// Reads one agent's reports until its final one, writing each as it comes.
 async fn stream_slice(
     agent: &AgentPeer,
+    clock: &ClockTrack,
     request: RunGroupRequest,
     results: &ResultsDir,
     started: i64,
@@ -371,14 +397,14 @@ async fn stream_slice(
                 break;
             }
         };
-        if let Err(err) = write_report(agent, &group, &report, results, started, progress) {
+        if let Err(err) = write_report(agent, clock, &group, &report, results, started, progress) {
             warn!(agent = %agent.info.name, %group, %err, "cannot write a report row");
         }
         if let Err(err) = outcome.lag.add_report(&report) {
             warn!(agent = %agent.info.name, %group, %err, "dropping a report's schedule lag");
         }
         if let Some(phases) = report.phases {
-            outcome.phases = phases_to_local(agent, phases);
+            outcome.phases = phases_to_local(clock, phases);
         }
         if report.counters.is_some() {
             outcome.last_counters = report.counters;
@@ -411,6 +437,7 @@ enum ReportRowError {
 
 fn write_report(
     agent: &AgentPeer,
+    clock: &ClockTrack,
     group: &str,
     report: &GroupReport,
     results: &ResultsDir,
@@ -423,7 +450,7 @@ fn write_report(
         .ok_or(ReportRowError::MissingCounters)?;
     let t_s = format!(
         "{:.3}",
-        seconds_since(started, agent.clock.to_local(report.unix_micros))
+        seconds_since(started, clock.to_local(report.unix_micros))
     );
     let errors: Vec<String> = counters
         .errors
@@ -470,12 +497,12 @@ fn write_report(
     Ok(())
 }
 
-fn phases_to_local(agent: &AgentPeer, phases: PhaseTimes) -> PhaseTimes {
+fn phases_to_local(clock: &ClockTrack, phases: PhaseTimes) -> PhaseTimes {
     let local = |micros: i64| {
         if micros == 0 {
             0
         } else {
-            agent.clock.to_local(micros)
+            clock.to_local(micros)
         }
     };
     PhaseTimes {

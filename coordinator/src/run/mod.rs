@@ -190,6 +190,7 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
             record.clone(),
             options.token.clone(),
             options.tls.clone(),
+            scenario.clock_refresh,
         ))),
         _ => None,
     };
@@ -239,6 +240,7 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
                     &scenario.server,
                     &agents,
                     &shares,
+                    scenario.clock_refresh,
                     &results,
                     started,
                     &progress,

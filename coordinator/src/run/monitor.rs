@@ -17,7 +17,7 @@ use xmppload_proto::tls::ClientTls;
 use xmppload_proto::v1::{ProcessSelector, SampleBatch, WatchRequest, process_selector};
 use xmppload_proto::{PROTOCOL_VERSION, unix_micros_now};
 
-use super::seconds_since;
+use super::{clocks, seconds_since};
 use crate::peers::{self, MonitorPeer};
 use crate::progress::Progress;
 use crate::results::run_info::{PeerEvent, PeerEventKind, PeerRole};
@@ -46,6 +46,7 @@ pub async fn stream(
     record: Arc<RunRecord>,
     token: Option<AuthToken>,
     tls: Option<ClientTls>,
+    clock_refresh: Duration,
 ) {
     let request = WatchRequest {
         protocol_version: PROTOCOL_VERSION,
@@ -68,9 +69,17 @@ pub async fn stream(
             Ok(response) => {
                 info!(monitor = %peer.info.name, "monitor stream started");
                 let mut stream = response.into_inner();
+                let mut next_refresh = tokio::time::Instant::now() + clock_refresh;
                 loop {
                     let message = tokio::select! {
                         _ = run_end.cancelled() => return,
+                        _ = tokio::time::sleep_until(next_refresh) => {
+                            // Samples arrive as they are taken, so the latest
+                            // estimate is the one nearest to each of them.
+                            refresh_clock(&mut peer, &results, started).await;
+                            next_refresh += clock_refresh;
+                            continue;
+                        }
                         message = stream.message() => message,
                     };
                     match message {
@@ -169,6 +178,22 @@ async fn greet_again(
             debug!(monitor = %lost.info.name, %address, failures, %err, "lost monitor does not respond");
         }
         failures += 1;
+    }
+}
+
+/// Measures the monitor's clock offset again and records it in `clock.csv`;
+/// a failed measurement keeps the earlier estimate.
+async fn refresh_clock(peer: &mut MonitorPeer, results: &ResultsDir, started: i64) {
+    match peer.measure_clock().await {
+        Ok(clock) => {
+            peer.clock = clock;
+            if let Err(err) = clocks::record(results, started, &peer.info.name, "monitor", clock) {
+                warn!(monitor = %peer.info.name, %err, "failed to write a clock.csv row");
+            }
+        }
+        Err(status) => {
+            warn!(monitor = %peer.info.name, %status, "failed to measure the monitor's clock offset again; keeping the earlier estimate");
+        }
     }
 }
 

@@ -26,6 +26,9 @@ pub struct Scenario {
     /// Relative share of each agent in every group, in the order of
     /// `agents`; `None` splits by the capacity the agents report.
     pub agent_weights: Option<Vec<f64>>,
+    /// Time between two measurements of each peer's clock offset while
+    /// the run goes (`[agents] clock_refresh_s`, 30 s unless set).
+    pub clock_refresh: Duration,
     pub timeline: Vec<Step>,
 }
 

@@ -54,6 +54,8 @@ pub struct RawAgents {
     pub addresses: Vec<Spanned<String>>,
     /// Relative share of every group's bots for each address, in order.
     pub weights: Option<Spanned<Vec<Spanned<f64>>>>,
+    /// Seconds between clock offset measurements while the run goes.
+    pub clock_refresh_s: Option<Spanned<f64>>,
 }
 
 /// Group settings that `[defaults]` gives and each group may override.

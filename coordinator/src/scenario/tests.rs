@@ -331,6 +331,26 @@ fn rooms_and_weights_resolve() {
     assert_eq!(overridden.agent_weights, None);
 }
 
+/// Clock offsets are measured every 30 s unless `[agents]` sets another
+/// interval, which also holds when --agent replaces the addresses.
+#[test]
+fn clock_refresh_defaults_and_overrides() {
+    assert_eq!(parse(VALID).unwrap().clock_refresh, Duration::from_secs(30));
+
+    let text = VALID.replace(
+        "addresses = [\"http://127.0.0.1:15051\"]\n",
+        "addresses = [\"http://127.0.0.1:15051\"]\nclock_refresh_s = 5.0\n",
+    );
+    assert_eq!(parse(&text).unwrap().clock_refresh, Duration::from_secs(5));
+
+    let overrides = Overrides {
+        agents: vec!["http://127.0.0.1:1".into()],
+        monitor: None,
+    };
+    let overridden = Scenario::parse(Path::new("t.toml"), &text, &overrides).unwrap();
+    assert_eq!(overridden.clock_refresh, Duration::from_secs(5));
+}
+
 /// Bad room settings and weights name the file, line and field.
 #[test]
 fn bad_rooms_and_weights_name_field() {
@@ -374,6 +394,10 @@ fn bad_rooms_and_weights_name_field() {
         (
             VALID.replace(agents, &format!("{agents}weights = [0.0]\n")),
             "test.toml:19: field `agents.weights`: are all 0",
+        ),
+        (
+            VALID.replace(agents, &format!("{agents}clock_refresh_s = 0.5\n")),
+            "test.toml:19: field `agents.clock_refresh_s`: 0.5 is out of range; use 1 to 3600 seconds",
         ),
     ];
     for (text, expected) in cases {

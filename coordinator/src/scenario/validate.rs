@@ -28,6 +28,9 @@ const MAX_ROOMS: u32 = 100_000;
 const MAX_ROOMS_PER_BOT: u32 = 100;
 /// Maximum Zipf exponent; the agents reject larger ones.
 const MAX_ZIPF_EXPONENT: f64 = 10.0;
+/// Time between clock offset measurements unless the scenario sets one:
+/// often enough to follow a drifting clock, rare enough to cost nothing.
+const DEFAULT_CLOCK_REFRESH: Duration = Duration::from_secs(30);
 /// Default stanza limit, equal to Prosody 0.12's default
 /// `c2s_stanza_size_limit`.
 const DEFAULT_MAX_STANZA_BYTES: u32 = 256 * 1024;
@@ -128,6 +131,7 @@ pub fn parse(path: &Path, source: &str, overrides: &Overrides) -> Result<Scenari
 
     let server = server(&cx, raw.server)?;
     let monitor = monitor(&cx, raw.monitor, overrides)?;
+    let clock_refresh = clock_refresh(&cx, raw.agents.as_ref())?;
     let (agents, agent_weights) = agents(&cx, raw.agents, overrides)?;
 
     let timeline_span = raw.timeline.span();
@@ -165,8 +169,29 @@ pub fn parse(path: &Path, source: &str, overrides: &Overrides) -> Result<Scenari
         monitor,
         agents,
         agent_weights,
+        clock_refresh,
         timeline,
     })
+}
+
+/// Reads `[agents] clock_refresh_s`, which also applies when `--agent`
+/// replaces the file's addresses.
+fn clock_refresh(
+    cx: &Context,
+    raw: Option<&Spanned<super::raw::RawAgents>>,
+) -> Result<Duration, ScenarioError> {
+    let Some(value) = raw.and_then(|raw| raw.get_ref().clock_refresh_s.as_ref()) else {
+        return Ok(DEFAULT_CLOCK_REFRESH);
+    };
+    let seconds = *value.get_ref();
+    if !(seconds.is_finite() && (1.0..=3600.0).contains(&seconds)) {
+        return Err(cx.invalid(
+            value.span(),
+            "agents.clock_refresh_s",
+            format!("{seconds} is out of range; use 1 to 3600 seconds"),
+        ));
+    }
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 fn server(cx: &Context, raw: Spanned<super::raw::RawServer>) -> Result<Server, ScenarioError> {
