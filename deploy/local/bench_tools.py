@@ -228,7 +228,6 @@ class Case:
         self.bots, self.rooms = bots, rooms
         self.name = f"{kind}-{tool}-{transport}{'-tls' if tls else ''}"
         self.dir = out_dir / self.name
-        self.dir.mkdir(parents=True)
         self.domain = "tls.localhost" if tls else "anon.localhost"
         if kind == "idle":
             # 100 arrivals a second, then at least 15 s idle before leaving.
@@ -415,6 +414,7 @@ def run_xmppjs(case, sampler):
         "join_rate": case.join_rate, "talk_after_s": case.talk_after_s, "talk_rate": case.talk_rate,
         "talk_duration_s": case.talk_duration_s, "leave_after_s": case.leave_after_s,
         "body_bytes": 64, "deadline_s": case.leave_after_s + case.bots / case.join_rate + 60,
+        "start_delay_s": 2.0,
         "rooms": [f"{case.room(i)}@{MUC}" for i in range(case.rooms)],
     }
     (case.dir / "settings.json").write_text(json.dumps(settings, indent=2))
@@ -495,7 +495,8 @@ def main():
     for tool in ("tsung", "node", "openssl", "prosody"):
         if shutil.which(tool) is None:
             sys.exit(f"error: `{tool}` is not on the PATH; deploy/local/bench-tools.sh says what to install")
-    args.out.mkdir(parents=True, exist_ok=False)
+    # --only adds cases to an earlier run's folder, for example after one failed.
+    args.out.mkdir(parents=True, exist_ok=bool(args.only))
     run_dir = Path(tempfile.mkdtemp(prefix="xmppload-bench-"))
     prosody, prosody_pid = start_prosody(run_dir)
 
@@ -519,6 +520,7 @@ def main():
     try:
         for case in cases:
             print(f"== {case.name}: {case.bots} bots", file=sys.stderr, flush=True)
+            case.dir.mkdir(parents=True)
             sampler = Sampler(prosody_pid, [C2S_PORT, HTTP_PORT, HTTPS_PORT])
             try:
                 counts = TOOLS[case.tool](case, sampler)
@@ -542,7 +544,11 @@ def main():
         prosody.wait(timeout=30)
         shutil.copy(run_dir / "prosody.cfg.lua", args.out / "prosody.cfg.lua")
         shutil.rmtree(run_dir, ignore_errors=True)
-        (args.out / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
+        bench = args.out / "bench.json"
+        earlier = json.loads(bench.read_text()) if bench.exists() else []
+        names = {r["case"] for r in results}
+        results = [r for r in earlier if r["case"] not in names] + results
+        bench.write_text(json.dumps(results, indent=2) + "\n")
     print_tables(results)
 
 

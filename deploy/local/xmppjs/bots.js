@@ -11,7 +11,10 @@
 const { client, xml } = require("@xmpp/client");
 
 const settings = JSON.parse(process.argv[2]);
-const started = Date.now();
+// The first bot arrives after a pause, so that the process's memory can be
+// measured before any connection.
+const startDelayMs = (settings.start_delay_s || 0) * 1000;
+const started = Date.now() + startDelayMs;
 const counters = {
   connected: 0,
   joined: 0,
@@ -104,7 +107,7 @@ async function runBot(index) {
 }
 
 for (let index = 0; index < settings.bots; index += 1) {
-  later((index * 1000) / settings.join_rate, () => runBot(index));
+  later(startDelayMs + (index * 1000) / settings.join_rate, () => runBot(index));
 }
 
 const ticker = setInterval(() => report(false), 1000);
