@@ -166,6 +166,7 @@ def start_prosody(run_dir):
          "-subj", "/CN=tls.localhost", "-addext", "subjectAltName=DNS:tls.localhost,IP:127.0.0.1",
          "-keyout", str(certs / "tls.localhost.key"), "-out", str(certs / "tls.localhost.crt")],
         check=True, capture_output=True)
+
     template = (ROOT / "deploy/local/prosody.cfg.lua.template").read_text()
     extra = "\n".join([
         f"https_ports = {{ {HTTPS_PORT} }}",
@@ -192,6 +193,7 @@ def start_prosody(run_dir):
         "",
     ])
     (run_dir / "prosody.cfg.lua").write_text(config)
+
     out = open(run_dir / "prosody.out", "w")
     process = subprocess.Popen(["prosody", "--config", str(run_dir / "prosody.cfg.lua"), "-F"],
                                stdout=out, stderr=subprocess.STDOUT,
@@ -464,7 +466,8 @@ def busy_figures(case, rows, counts):
         raise RuntimeError(f"{case.name}: no connection reached Prosody")
     t0 = first["t"]
     # Every bot is in the room and talking from the last arrival's first
-    # message until the first bot's last message; keep 2 s clear of each end.
+    # message until the first bot's last message. The window keeps 2 s clear
+    # of each end.
     last_arrival = (case.bots - 1) / case.join_rate
     start = t0 + last_arrival + case.talk_after_s + 2.0
     end = t0 + case.talk_after_s + case.talk_duration_s - 2.0

@@ -19,6 +19,9 @@ pub struct RunData {
     pub latency: Vec<LatencyReport>,
     pub phases: Vec<PhaseWindow>,
     pub schedule_lag: Vec<ScheduleLagRow>,
+    /// Rows in `server_metrics.csv`: none when the server's metrics endpoint
+    /// was never read, or every read failed.
+    pub server_metric_rows: usize,
     /// CSV files that were absent from the folder, by file name. Their rows
     /// are simply empty, so the report states which data is missing.
     pub missing_files: Vec<&'static str>,
@@ -245,6 +248,7 @@ impl RunData {
             latency: Vec::new(),
             phases: Vec::new(),
             schedule_lag: Vec::new(),
+            server_metric_rows: 0,
             missing_files: Vec::new(),
             skipped_rows: Vec::new(),
         }

@@ -34,6 +34,7 @@ pub const BOTS_CSV: &str = "bots.csv";
 pub const LATENCY_CSV: &str = "latency.csv";
 pub const PHASES_CSV: &str = "phases.csv";
 pub const SCHEDULE_LAG_CSV: &str = "schedule_lag.csv";
+pub const SERVER_METRICS_CSV: &str = "server_metrics.csv";
 
 /// Reads `run.json` and the CSV files of the results folder `dir`.
 pub fn load(dir: &Path) -> Result<RunData, ReportError> {
@@ -68,6 +69,7 @@ pub fn load(dir: &Path) -> Result<RunData, ReportError> {
         schedule_lag_row,
     )?;
     notes.skipped_rows.extend(lag_notes.skipped_rows);
+    let server_metric_rows = count_data_rows(&dir.join(SERVER_METRICS_CSV));
 
     Ok(RunData {
         dir: dir.to_path_buf(),
@@ -77,9 +79,17 @@ pub fn load(dir: &Path) -> Result<RunData, ReportError> {
         latency,
         phases,
         schedule_lag,
+        server_metric_rows,
         missing_files: notes.missing_files,
         skipped_rows: notes.skipped_rows,
     })
+}
+
+/// Counts the rows below the header of a CSV file; a missing file has none.
+fn count_data_rows(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|text| text.lines().skip(1).filter(|line| !line.is_empty()).count())
+        .unwrap_or(0)
 }
 
 /// Files and rows left out while reading the CSV files, which the report states.

@@ -377,12 +377,15 @@ fn settings_warnings(comparison: &RunsComparison) -> Vec<String> {
             .filter_map(|run| {
                 let info = run.data.run.groups.iter().find(|g| &g.name == group)?;
                 let text = format!(
-                    "{} transport, TLS {}, stream management {}, {} bots, join {}/s, \
-                     talk {}/s for {} s, {} bytes",
+                    "{} transport, TLS {}, stream management {}, {} bots in {} {} rooms \
+                     ({} per bot), join {}/s, talk {}/s for {} s, {} bytes",
                     info.transport,
                     info.tls,
                     if info.stream_management { "on" } else { "off" },
                     info.bots,
+                    info.rooms,
+                    info.room_distribution,
+                    info.rooms_per_bot,
                     info.join_rate,
                     info.talk_rate,
                     info.talk_duration_s,

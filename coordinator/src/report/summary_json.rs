@@ -73,6 +73,12 @@ pub struct SettingsJson {
     pub stream_management: bool,
     pub bots: u32,
     pub room: String,
+    /// Rooms of the group, how bots spread over them and how many each
+    /// joins: they set the fan-out, and so the server's cost.
+    pub rooms: u32,
+    pub room_distribution: String,
+    pub zipf_exponent: Option<f64>,
+    pub rooms_per_bot: u32,
     pub join_rate: f64,
     pub talk_after_s: f64,
     pub talk_rate: f64,
@@ -260,6 +266,10 @@ fn settings_json(info: &GroupInfo) -> SettingsJson {
         stream_management: info.stream_management,
         bots: info.bots,
         room: info.room.clone(),
+        rooms: info.rooms,
+        room_distribution: info.room_distribution.clone(),
+        zipf_exponent: info.zipf_exponent,
+        rooms_per_bot: info.rooms_per_bot,
         join_rate: info.join_rate,
         talk_after_s: info.talk_after_s,
         talk_rate: info.talk_rate,

@@ -331,6 +331,47 @@ fn rooms_and_weights_resolve() {
     assert_eq!(overridden.agent_weights, None);
 }
 
+/// A group may set "uniform" over a Zipf default with an exponent.
+#[test]
+fn uniform_group_over_zipf_default() {
+    let text = VALID
+        .replace(
+            "join_rate = 5.0\n",
+            "join_rate = 5.0\nrooms = 4\nroom_distribution = \"zipf\"\nzipf_exponent = 2.0\n",
+        )
+        .replace("bots = 4\n", "bots = 4\nroom_distribution = \"uniform\"\n");
+    let scenario = parse(&text).unwrap();
+    let group = scenario.groups().next().unwrap();
+    assert_eq!(group.room_distribution, RoomDistribution::Uniform);
+}
+
+/// An agent listed twice is rejected, in the file and on the command line.
+#[test]
+fn duplicate_agent_rejected() {
+    let agents = "addresses = [\"http://127.0.0.1:15051\"]\n";
+    let text = VALID.replace(
+        agents,
+        "addresses = [\"http://127.0.0.1:15051\", \"http://127.0.0.1:15051\"]\n",
+    );
+    let message = error_of(&text);
+    assert!(
+        message.contains(
+            "field `agents.addresses[1]`: `http://127.0.0.1:15051` is listed twice; list each agent once"
+        ),
+        "{message}"
+    );
+
+    let overrides = Overrides {
+        agents: vec!["http://127.0.0.1:1".into(), "http://127.0.0.1:1".into()],
+        monitor: None,
+    };
+    let err = Scenario::parse(Path::new("t.toml"), VALID, &overrides).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "option --agent: `http://127.0.0.1:1` is given twice; give each agent once"
+    );
+}
+
 /// Clock offsets are measured every 30 s unless `[agents]` sets another
 /// interval, which also holds when --agent replaces the addresses.
 #[test]

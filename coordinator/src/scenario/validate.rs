@@ -54,6 +54,8 @@ pub enum ScenarioError {
     },
     #[error("option {option}: `{value}` is not a gRPC address; use http://HOST:PORT")]
     InvalidOption { option: &'static str, value: String },
+    #[error("option {option}: `{value}` is given twice; give each agent once")]
+    DuplicateOption { option: &'static str, value: String },
     #[error("{file}:{line}: field `{field}`: {message}")]
     Invalid {
         file: String,
@@ -376,11 +378,21 @@ fn agents(
     overrides: &Overrides,
 ) -> Result<(Vec<String>, Option<Vec<f64>>), ScenarioError> {
     if !overrides.agents.is_empty() {
-        let addresses = overrides
+        let addresses: Vec<String> = overrides
             .agents
             .iter()
             .map(|address| checked_option("--agent", address))
             .collect::<Result<_, _>>()?;
+        // One agent listed twice would get two slices of every group and
+        // count its capacity twice, which defeats the check before the run.
+        for (index, address) in addresses.iter().enumerate() {
+            if addresses[..index].contains(address) {
+                return Err(ScenarioError::DuplicateOption {
+                    option: "--agent",
+                    value: address.clone(),
+                });
+            }
+        }
         return Ok((addresses, None));
     }
     let Some(raw) = raw else {
@@ -401,12 +413,20 @@ fn agents(
         ));
     }
     let count = raw.addresses.len();
-    let addresses = raw
-        .addresses
-        .into_iter()
-        .enumerate()
-        .map(|(index, address)| grpc_address(cx, address, &format!("agents.addresses[{index}]")))
-        .collect::<Result<_, _>>()?;
+    let mut addresses: Vec<String> = Vec::with_capacity(count);
+    for (index, address) in raw.addresses.into_iter().enumerate() {
+        let span = address.span();
+        let field = format!("agents.addresses[{index}]");
+        let address = grpc_address(cx, address, &field)?;
+        if addresses.contains(&address) {
+            return Err(cx.invalid(
+                span,
+                &field,
+                format!("`{address}` is listed twice; list each agent once"),
+            ));
+        }
+        addresses.push(address);
+    }
     let weights = raw
         .weights
         .map(|weights| agent_weights(cx, weights, count))
@@ -737,9 +757,14 @@ fn room_distribution(
     let name = distribution
         .as_ref()
         .map_or("uniform", |value| value.get_ref().as_str());
+    // A group that sets "uniform" over a Zipf default does not inherit the
+    // default's exponent, which belongs to the distribution it replaced.
+    let inherited_exponent =
+        exponent_field.starts_with("defaults.") && !distribution_field.starts_with("defaults.");
     match name {
         "uniform" => match exponent {
             None => Ok(RoomDistribution::Uniform),
+            Some(_) if inherited_exponent => Ok(RoomDistribution::Uniform),
             Some(value) => Err(cx.invalid(
                 value.span(),
                 &exponent_field,

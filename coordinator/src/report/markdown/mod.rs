@@ -94,8 +94,12 @@ fn render_header(out: &mut String, data: &RunData, summary: &RunSummary) {
     );
     // Statistics cost the server CPU, so a reader comparing CPU must know.
     let server_metrics = match &run.server_metrics_url {
-        Some(url) => format!(
+        Some(url) if data.server_metric_rows > 0 => format!(
             "collected from `{}` (statistics on: they cost server CPU)",
+            cell(url)
+        ),
+        Some(url) => format!(
+            "requested from `{}`, but no read succeeded (see the coordinator's log)",
             cell(url)
         ),
         None => "not collected".to_owned(),
