@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Compares the xmppload agent with Tsung 1.7 and with @xmpp/client bots on
-# one throwaway Prosody, in one run: memory per idle bot (WebSocket and c2s,
-# with and without TLS), CPU per 1,000 received stanzas in a busy room and
-# the tool's CPU as a share of Prosody's. Writes everything, and the table
+# one throwaway Prosody, in one run. It measures memory per idle bot
+# (WebSocket and c2s, with and without TLS), CPU per 1,000 received stanzas
+# in a busy room, and the tool's CPU as a share of Prosody's. Writes everything, and the table
 # kept in BENCHMARKS.md, to the next free results/NN/.
 #
 # Needs: prosody, tsung, nodejs and npm, openssl, python3

@@ -86,8 +86,8 @@ impl HostCapacity {
             // Bots take the source addresses in turn, so the busiest address
             // carries the rounded-up share.
             // NOTE: this assumes every bot connects to one server address and
-            // that no other process on the host uses the same address pairs;
-            // two agents on one host with the same source address share one
+            // that no other process on the host uses the same address pairs.
+            // Two agents on one host with the same source address share one
             // port range, which this check cannot see.
             let per_source = u64::from(total).div_ceil(sources);
             if per_source > ports {

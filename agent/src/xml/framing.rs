@@ -25,7 +25,7 @@
 //! past the limit. Bytes before the current unit (finished frames and
 //! whitespace keepalives) are dropped before more are read. A caller that
 //! alternates [`StreamSplitter::push`] of at most `chunk` bytes with
-//! [`StreamSplitter::next_frame`] therefore never holds more than
+//! [`StreamSplitter::next_frame`] therefore never buffers more than
 //! `max_stanza_bytes + chunk` bytes.
 
 /// Default bound on one stanza (and on the stream header), in bytes. It
