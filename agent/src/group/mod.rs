@@ -14,6 +14,7 @@
 
 pub mod plan;
 pub mod rooms;
+pub mod round_trips;
 pub mod stats;
 
 use crate::clock::AgentClock;
@@ -144,5 +145,6 @@ fn report(stats: &GroupStats, clock: AgentClock, done: bool) -> GroupReport {
         phases: Some(stats.phases()),
         join_lag_histogram: stats.join_lag.take(),
         send_lag_histogram: stats.send_lag.take(),
+        round_trips: stats.round_trips.take(),
     }
 }

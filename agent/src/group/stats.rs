@@ -12,11 +12,12 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2Serializer};
 use xmppload_proto::v1::{ErrorCount, GroupCounters, PhaseTimes};
 
+use super::round_trips::RoundTrips;
 use crate::error::FailureKind;
 
 /// Highest value the histograms track, in microseconds (one minute);
 /// larger samples are clamped to it.
-const MAX_LATENCY_MICROS: u64 = 60_000_000;
+pub(super) const MAX_LATENCY_MICROS: u64 = 60_000_000;
 /// Significant decimal digits kept by the histogram (0.1 % resolution).
 const HISTOGRAM_PRECISION: u8 = 3;
 
@@ -90,6 +91,8 @@ pub struct GroupStats {
     pub join_lag: IntervalHistogram,
     /// Send time minus due time (µs), one sample per message.
     pub send_lag: IntervalHistogram,
+    /// Durations of connection steps, joins and requests, by kind.
+    pub round_trips: RoundTrips,
 }
 
 impl GroupStats {
@@ -114,6 +117,7 @@ impl GroupStats {
             latency: IntervalHistogram::new(),
             join_lag: IntervalHistogram::new(),
             send_lag: IntervalHistogram::new(),
+            round_trips: RoundTrips::new(),
         }
     }
 
@@ -214,18 +218,23 @@ impl IntervalHistogram {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             std::mem::replace(&mut *histogram, new_histogram())
         };
-        let mut bytes = Vec::new();
-        if let Err(err) = V2Serializer::new().serialize(&interval, &mut bytes) {
-            // A Vec accepts every write, so an error here comes from the
-            // histogram itself. The interval is dropped and logged.
-            tracing::error!(%err, "failed to serialise an interval histogram");
-            bytes.clear();
-        }
-        bytes
+        serialize_histogram(&interval)
     }
 }
 
-fn new_histogram() -> Histogram<u64> {
+/// V2 serialization of one histogram; empty if serialising fails.
+pub(super) fn serialize_histogram(histogram: &Histogram<u64>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    if let Err(err) = V2Serializer::new().serialize(histogram, &mut bytes) {
+        // A Vec accepts every write, so an error here comes from the
+        // histogram itself. The interval is dropped and logged.
+        tracing::error!(%err, "failed to serialise an interval histogram");
+        bytes.clear();
+    }
+    bytes
+}
+
+pub(super) fn new_histogram() -> Histogram<u64> {
     // The bounds are constants that hdrhistogram accepts (low >= 1,
     // high >= 2 * low, precision <= 5), so construction cannot fail.
     match Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, HISTOGRAM_PRECISION) {
