@@ -1,9 +1,9 @@
 //! Durations of timed steps, one interval histogram per kind.
 //!
-//! A kind is a short name such as `tls`, `bind`, `join` or `mam`. Bots record
-//! into it from many tasks; each report takes every histogram that has
-//! samples and leaves the map empty, so memory stays bounded by the number of
-//! kinds, not by the length of the run.
+//! A kind is a short name such as `tls`, `bind`, `join` or `mam`. Many bot
+//! tasks record into the same map. Each report takes every histogram and
+//! leaves the map empty, so memory grows with the number of kinds and not
+//! with the length of the run.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -77,10 +77,10 @@ mod tests {
         trips.record("tls", Duration::from_millis(5));
         trips.record("bind", Duration::from_micros(800));
 
-        let taken = trips.take();
-        let kinds: Vec<&str> = taken.iter().map(|k| k.kind.as_str()).collect();
+        let reported = trips.take();
+        let kinds: Vec<&str> = reported.iter().map(|k| k.kind.as_str()).collect();
         assert_eq!(kinds, ["bind", "tls"]);
-        let tls = decode(&taken[1].histogram);
+        let tls = decode(&reported[1].histogram);
         assert_eq!(tls.len(), 2);
         assert!((4_990..=5_010).contains(&tls.max()), "max {}", tls.max());
 
@@ -92,7 +92,7 @@ mod tests {
     fn long_steps_are_clamped() {
         let trips = RoundTrips::new();
         trips.record("mam", Duration::from_secs(3600));
-        let taken = trips.take();
-        assert_eq!(decode(&taken[0].histogram).len(), 1);
+        let reported = trips.take();
+        assert_eq!(decode(&reported[0].histogram).len(), 1);
     }
 }
