@@ -90,11 +90,7 @@ pub struct AgentPeer {
 impl AgentPeer {
     /// Measures the agent's clock offset again, the same way as at connect.
     pub async fn measure_clock(&self) -> Result<ClockOffset, tonic::Status> {
-        clock::estimate(CLOCK_ROUNDS, || {
-            let mut client = self.client.clone();
-            async move { PeerClient::clock(&mut client).await }
-        })
-        .await
+        estimate_offset(&self.client).await
     }
 }
 
@@ -109,11 +105,7 @@ pub struct MonitorPeer {
 impl MonitorPeer {
     /// Measures the monitor's clock offset again, the same way as at connect.
     pub async fn measure_clock(&self) -> Result<ClockOffset, tonic::Status> {
-        clock::estimate(CLOCK_ROUNDS, || {
-            let mut client = self.client.clone();
-            async move { PeerClient::clock(&mut client).await }
-        })
-        .await
+        estimate_offset(&self.client).await
     }
 }
 
@@ -221,6 +213,16 @@ trait PeerClient: Clone + Send {
     fn clock(&mut self) -> impl Future<Output = Result<i64, tonic::Status>> + Send;
 }
 
+/// Estimates a peer's clock offset from the best of [`CLOCK_ROUNDS`] round
+/// trips.
+async fn estimate_offset<C: PeerClient>(client: &C) -> Result<ClockOffset, tonic::Status> {
+    clock::estimate(CLOCK_ROUNDS, || {
+        let mut client = client.clone();
+        async move { client.clock().await }
+    })
+    .await
+}
+
 impl PeerClient for BotAgentClient<AuthChannel> {
     async fn hello(&mut self, request: HelloRequest) -> Result<HelloResponse, tonic::Status> {
         Ok(BotAgentClient::hello(self, request).await?.into_inner())
@@ -258,12 +260,7 @@ async fn greet<C: PeerClient>(
     let hello = client.hello(hello_request()).await.map_err(rejected)?;
     check_peer_version(role, address, hello.protocol_version)?;
 
-    let clock = clock::estimate(CLOCK_ROUNDS, || {
-        let mut client = client.clone();
-        async move { client.clock().await }
-    })
-    .await
-    .map_err(rejected)?;
+    let clock = estimate_offset(&*client).await.map_err(rejected)?;
 
     Ok((peer_info(address, hello, clock), clock))
 }

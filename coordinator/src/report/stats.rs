@@ -172,6 +172,16 @@ pub fn mean_interval(sample: &Summary, confidence: f64) -> Option<MeanInterval> 
     })
 }
 
+/// Computes the interval for a mean CPU share, with the low bound raised to 0 %.
+///
+/// A process cannot use less than no CPU, but with few, spread samples the
+/// t interval reaches below zero, which reads as an error in a report.
+pub fn cpu_interval(sample: &Summary, confidence: f64) -> Option<MeanInterval> {
+    let mut interval = mean_interval(sample, confidence)?;
+    interval.low = interval.low.max(0.0);
+    Some(interval)
+}
+
 /// Largest degrees of freedom used as given. Above it the t distribution is
 /// within 1e-7 of the normal one, while the log-gamma terms of the incomplete
 /// beta function grow large enough to lose precision, so larger values are
@@ -446,6 +456,20 @@ mod tests {
         assert_close(interval.low, 3.0 - half_width, 1e-6);
         assert_close(interval.high, 3.0 + half_width, 1e-6);
         assert!(mean_interval(&Summary::from_values([1.0]), 0.95).is_none());
+    }
+
+    /// Two spread CPU samples give a t interval below zero. The CPU
+    /// interval stops at 0 % and keeps the mean and the high bound.
+    #[test]
+    fn cpu_interval_low_bound_zero() {
+        let sample = Summary::from_values([1.0, 40.0]);
+        let plain = mean_interval(&sample, 0.95).unwrap();
+        assert!(plain.low < 0.0, "t interval low {}", plain.low);
+
+        let cpu = cpu_interval(&sample, 0.95).unwrap();
+        assert_eq!(cpu.low, 0.0);
+        assert_eq!(cpu.high, plain.high);
+        assert_eq!(cpu.mean, 20.5);
     }
 
     /// Constant samples give a point interval; single values give none.

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::compare::CONFIDENCE;
 use super::data::RunData;
 use super::error::ReportError;
-use super::stats::{Summary, mean_interval};
+use super::stats::{Summary, cpu_interval};
 use super::summary::{
     Coverage, GroupSummary, LatencyPercentiles, RunSummary, WindowKind, WindowSummary,
 };
@@ -314,7 +314,7 @@ fn window_json(window: &WindowSummary) -> WindowJson {
 }
 
 fn cpu_json(cpu: &Summary, coverage: Option<Coverage>) -> CpuJson {
-    let interval = mean_interval(cpu, CONFIDENCE);
+    let interval = cpu_interval(cpu, CONFIDENCE);
     CpuJson {
         samples: cpu.count(),
         expected_samples: coverage.map(|c| c.expected),

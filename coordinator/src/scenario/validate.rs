@@ -393,6 +393,17 @@ fn agents(
                 });
             }
         }
+        // The file's weights belong to the file's addresses, so they cannot
+        // be matched to the new ones. Say so rather than drop them quietly.
+        if let Some(file_agents) = &raw
+            && file_agents.get_ref().weights.is_some()
+        {
+            tracing::warn!(
+                file = %cx.file,
+                "[agents] weights ignored because --agent replaced the addresses; \
+                 bots are placed by each agent's CPU cores"
+            );
+        }
         return Ok((addresses, None));
     }
     let Some(raw) = raw else {

@@ -6,7 +6,7 @@ use super::escape;
 use crate::report::compare::{CONFIDENCE, ProcessComparison};
 use crate::report::data::RunData;
 use crate::report::markdown::{bots_on_agent, format_utc, verdict_line, window_label, window_span};
-use crate::report::stats::{Summary, mean_interval};
+use crate::report::stats::{Summary, cpu_interval};
 use crate::report::summary::{Coverage, GroupSummary, RunSummary, WindowSummary};
 use crate::results::run_info::RunInfo;
 
@@ -350,7 +350,7 @@ fn render_cpu_table(out: &mut String, windows: &[WindowSummary]) {
 }
 
 fn interval_cell(cpu: &Summary) -> String {
-    match mean_interval(cpu, CONFIDENCE) {
+    match cpu_interval(cpu, CONFIDENCE) {
         Some(interval) => format!("{:.1} to {:.1}", interval.low, interval.high),
         None => NOT_AVAILABLE.to_owned(),
     }

@@ -49,7 +49,11 @@ pub fn render_markdown(data: &RunData, summary: &RunSummary) -> String {
 
 fn render_header(out: &mut String, data: &RunData, summary: &RunSummary) {
     let run = &data.run;
-    let _ = writeln!(out, "# Load test report: {}\n", run.scenario_name);
+    let _ = writeln!(
+        out,
+        "# Load test report: {}\n",
+        plain_text(&run.scenario_name)
+    );
     let _ = writeln!(out, "| | |\n| --- | --- |");
     let _ = writeln!(out, "| scenario file | `{}` |", cell(&run.scenario_path));
     let _ = writeln!(out, "| started | {} |", format_utc(run.started_unix_micros));
@@ -261,6 +265,23 @@ fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 
+/// Escapes markdown markup in free text, so a scenario name such as
+/// `*fast*_run` prints as written, and joins its lines into one.
+fn plain_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// Formats Unix microseconds as `YYYY-MM-DD hh:mm:ss.mmm UTC`.
 pub(super) fn format_utc(unix_micros: i64) -> String {
     let seconds = unix_micros.div_euclid(1_000_000);
@@ -342,5 +363,13 @@ mod tests {
     #[test]
     fn cell_escapes_pipe() {
         assert_eq!(cell("a|b"), "a\\|b");
+    }
+
+    /// Markup and line breaks in a scenario name print literally.
+    #[test]
+    fn plain_text_escapes_markup() {
+        assert_eq!(plain_text("*a*_b"), "\\*a\\*\\_b");
+        assert_eq!(plain_text("x\n# y"), "x \\# y");
+        assert_eq!(plain_text("<b>"), "\\<b\\>");
     }
 }
