@@ -75,6 +75,7 @@ impl BotAgent for AgentService {
             max_bots: self.config.limits.max_bots,
             running_bots: self.config.running_bots.current(),
             reserved_descriptors: crate::policy::capacity::RESERVED_DESCRIPTORS,
+            max_connect_rate: self.config.limits.max_connect_rate,
         }))
     }
 

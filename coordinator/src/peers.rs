@@ -197,6 +197,7 @@ fn peer_info(address: &str, hello: HelloResponse, clock: ClockOffset) -> PeerInf
         max_bots: hello.max_bots,
         running_bots: hello.running_bots,
         reserved_descriptors: hello.reserved_descriptors,
+        max_connect_rate: hello.max_connect_rate,
         clock_offset_micros: clock.offset_micros,
         clock_uncertainty_micros: clock.uncertainty_micros,
     }

@@ -77,6 +77,7 @@ fn peer(name: &str, offset_micros: i64) -> PeerInfo {
         max_bots: 20_000,
         running_bots: 0,
         reserved_descriptors: 64,
+        max_connect_rate: 0.0,
         clock_offset_micros: offset_micros,
         clock_uncertainty_micros: 250,
     }

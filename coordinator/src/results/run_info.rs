@@ -59,6 +59,10 @@ pub struct PeerInfo {
     /// Descriptors the agent keeps free of bots.
     #[serde(default)]
     pub reserved_descriptors: u32,
+    /// The bot agent's `--max-connect-rate` (connects/s); 0 when unknown,
+    /// and for the monitor.
+    #[serde(default)]
+    pub max_connect_rate: f64,
     /// Peer clock minus coordinator clock, in microseconds.
     pub clock_offset_micros: i64,
     /// Half the best round trip: the true offset lies within

@@ -129,12 +129,14 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
     let placements = scenario
         .groups()
         .map(|spec| {
-            placement::place(
+            let shares = placement::place(
                 &spec.name,
                 spec.bots,
                 &agent_infos,
                 scenario.agent_weights.as_deref(),
-            )
+            )?;
+            placement::check_connect_rates(&spec.name, spec.join_rate, &shares, &agent_infos)?;
+            Ok::<_, placement::PlacementError>(shares)
         })
         .collect::<Result<Vec<_>, _>>()?;
     print_placements(scenario.groups().zip(&placements), &agent_infos);

@@ -77,6 +77,44 @@ pub enum PlacementError {
         /// One `agent: N (resource)` entry per agent.
         details: String,
     },
+    #[error(
+        "group {group}: agent {agent} would connect {rate:.1} bots/s (join_rate {join_rate} times its share {fraction:.3}), above its --max-connect-rate of {limit}; lower join_rate, add agents, or restart that agent with a higher --max-connect-rate"
+    )]
+    TooFast {
+        group: String,
+        agent: String,
+        rate: f64,
+        join_rate: f64,
+        fraction: f64,
+        limit: f64,
+    },
+}
+
+/// Checks each agent's share of a group's arrivals against the agent's
+/// `--max-connect-rate`, so that the run stops before it starts rather than
+/// when the group reaches that agent.
+pub fn check_connect_rates(
+    group: &str,
+    join_rate: f64,
+    shares: &[Share],
+    agents: &[PeerInfo],
+) -> Result<(), PlacementError> {
+    for (share, agent) in shares.iter().zip(agents) {
+        let rate = join_rate * share.fraction;
+        // Agents that predate the field report 0. They still check the rate
+        // themselves when the group starts.
+        if agent.max_connect_rate > 0.0 && rate > agent.max_connect_rate {
+            return Err(PlacementError::TooFast {
+                group: group.to_string(),
+                agent: agent.name.clone(),
+                rate,
+                join_rate,
+                fraction: share.fraction,
+                limit: agent.max_connect_rate,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Splits `bots` over agents with these weights and capacities. The
@@ -433,6 +471,7 @@ mod tests {
             max_bots: 20_000,
             running_bots: 100,
             reserved_descriptors: 64,
+            max_connect_rate: 0.0,
             clock_offset_micros: 0,
             clock_uncertainty_micros: 0,
         };
@@ -471,6 +510,7 @@ mod tests {
             max_bots: 20_000,
             running_bots: 0,
             reserved_descriptors: 64,
+            max_connect_rate: 0.0,
             clock_offset_micros: 0,
             clock_uncertainty_micros: 0,
         };
@@ -478,6 +518,46 @@ mod tests {
         assert!(err.contains("group crowd: 150 bots"), "{err}");
         assert!(err.contains("can hold 100"), "{err}");
         assert!(err.contains("small: 100 (descriptors)"), "{err}");
+    }
+
+    /// A share whose arrival rate exceeds the agent's limit is rejected with
+    /// the numbers. An agent with no reported limit is not checked.
+    #[test]
+    fn connect_rate_checked_per_agent() {
+        let mut fast = PeerInfo {
+            name: "fast".to_string(),
+            address: "http://127.0.0.1:1".to_string(),
+            version: "0".to_string(),
+            cores: 1,
+            fd_limit: 0,
+            source_addresses: Vec::new(),
+            ports_per_destination: 0,
+            max_bots: 0,
+            running_bots: 0,
+            reserved_descriptors: 0,
+            max_connect_rate: 100.0,
+            clock_offset_micros: 0,
+            clock_uncertainty_micros: 0,
+        };
+        let mut slow = fast.clone();
+        slow.name = "slow".to_string();
+        slow.max_connect_rate = 20.0;
+        let agents = [fast.clone(), slow];
+        let shares = place("g", 100, &agents, None).unwrap();
+
+        assert!(check_connect_rates("g", 40.0, &shares, &agents).is_ok());
+        let err = check_connect_rates("g", 50.0, &shares, &agents)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("agent slow would connect 25.0 bots/s"),
+            "{err}"
+        );
+        assert!(err.contains("--max-connect-rate of 20"), "{err}");
+
+        fast.max_connect_rate = 0.0;
+        let unknown = [fast.clone(), fast];
+        assert!(check_connect_rates("g", 1000.0, &shares, &unknown).is_ok());
     }
 
     /// Dealing covers every index once and keeps equal counts round robin.
