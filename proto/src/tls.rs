@@ -59,6 +59,13 @@ pub enum TlsFileError {
         key: PathBuf,
         reason: String,
     },
+    #[error(
+        "--client-cert {} is not a client certificate: its extended key usage allows only \
+         {usages}; pass the coordinator's certificate (coordinator.pem from `coordinator ca`), \
+         not an agent's",
+        path.display()
+    )]
+    NotClientCert { path: PathBuf, usages: String },
 }
 
 /// TLS settings of an agent's or monitor agent's gRPC server.
@@ -128,6 +135,7 @@ impl ClientTls {
         let identity = match client {
             Some((cert, key)) => {
                 let identity = load_identity("--client-cert", cert, "--client-key", key)?;
+                check_client_usage(cert)?;
                 Some(identity)
             }
             None => None,
@@ -188,12 +196,81 @@ fn load_identity(
 ) -> Result<Identity, TlsFileError> {
     let certificate = load_certificate(cert_flag, cert)?;
     let key_bytes = read(key_flag, key)?;
-    PrivateKeyDer::from_pem_slice(&key_bytes).map_err(|err| TlsFileError::NoKey {
+    let key_der = PrivateKeyDer::from_pem_slice(&key_bytes).map_err(|err| TlsFileError::NoKey {
         flag: key_flag,
         path: key.to_owned(),
         reason: err.to_string(),
     })?;
+    check_key_matches(cert, key, key_der)?;
     Ok(Identity::from_pem(certificate, key_bytes))
+}
+
+/// Checks that the key belongs to the first certificate of `cert`.
+/// Without this check a client finds out only in the handshake, as an alert
+/// from the peer that does not name either file.
+fn check_key_matches(
+    cert: &Path,
+    key: &Path,
+    key_der: PrivateKeyDer<'static>,
+) -> Result<(), TlsFileError> {
+    let identity_error = |reason: String| TlsFileError::Identity {
+        cert: cert.to_owned(),
+        key: key.to_owned(),
+        reason,
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|err| identity_error(err.to_string()))?;
+
+    let provider = rustls::crypto::ring::default_provider();
+    match rustls::sign::CertifiedKey::from_der(chain, key_der, &provider) {
+        Ok(_) => Ok(()),
+        Err(rustls::Error::InconsistentKeys(_)) => Err(identity_error(
+            "the key does not belong to the certificate".to_owned(),
+        )),
+        Err(err) => Err(identity_error(err.to_string())),
+    }
+}
+
+/// Checks that the client certificate's extended key usage, if it has one,
+/// includes TLS client authentication. Peers reject a certificate without it
+/// with a bare alert, and an agent's certificate is the usual mistake.
+fn check_client_usage(cert: &Path) -> Result<(), TlsFileError> {
+    let Some(Ok(first)) = CertificateDer::pem_file_iter(cert)
+        .ok()
+        .and_then(|mut certs| certs.next())
+    else {
+        // load_certificate has already rejected a file without certificates.
+        return Ok(());
+    };
+    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(&first) else {
+        // Let the handshake report a certificate that does not parse.
+        return Ok(());
+    };
+    let Ok(Some(usage)) = parsed.extended_key_usage() else {
+        return Ok(());
+    };
+    let usage = usage.value;
+    if usage.any || usage.client_auth {
+        return Ok(());
+    }
+    let mut usages = Vec::new();
+    if usage.server_auth {
+        usages.push("serverAuth");
+    }
+    if usage.code_signing {
+        usages.push("codeSigning");
+    }
+    if usage.email_protection {
+        usages.push("emailProtection");
+    }
+    if usages.is_empty() {
+        usages.push("other purposes");
+    }
+    Err(TlsFileError::NotClientCert {
+        path: cert.to_owned(),
+        usages: usages.join(", "),
+    })
 }
 
 /// Joins an error and its sources into one line.
@@ -225,6 +302,70 @@ mod tests {
         assert!(matches!(err, TlsFileError::Read { .. }), "{message}");
         assert!(message.contains("--tls-cert"), "{message}");
         assert!(message.contains("/nonexistent/agent.pem"), "{message}");
+    }
+
+    /// Writes a certificate for `name` with the given extended key usage and
+    /// returns the certificate and key paths.
+    fn write_identity(
+        dir: &Path,
+        name: &str,
+        usage: rcgen::ExtendedKeyUsagePurpose,
+    ) -> (PathBuf, PathBuf) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+        params.extended_key_usages = vec![usage];
+        let cert = params.self_signed(&key).unwrap();
+        let cert_path = dir.join(format!("{name}.pem"));
+        let key_path = dir.join(format!("{name}.key"));
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        (cert_path, key_path)
+    }
+
+    /// A key that belongs to another certificate is rejected, naming both files.
+    #[test]
+    fn mismatched_key_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let client = rcgen::ExtendedKeyUsagePurpose::ClientAuth;
+        let (cert, _) = write_identity(dir.path(), "one", client.clone());
+        let (ca, other_key) = write_identity(dir.path(), "two", client);
+
+        let err = ClientTls::load(&ca, Some((&cert, &other_key))).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, TlsFileError::Identity { .. }), "{message}");
+        assert!(
+            message.contains("does not belong to the certificate"),
+            "{message}"
+        );
+        assert!(message.contains("one.pem"), "{message}");
+        assert!(message.contains("two.key"), "{message}");
+    }
+
+    /// A server-only certificate given as the client certificate is rejected
+    /// with its usage named, and a client certificate is accepted.
+    #[test]
+    fn server_cert_as_client_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let (server, server_key) = write_identity(
+            dir.path(),
+            "agent",
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        );
+        let (client, client_key) = write_identity(
+            dir.path(),
+            "coordinator",
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        );
+
+        let err = ClientTls::load(&server, Some((&server, &server_key))).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            matches!(err, TlsFileError::NotClientCert { .. }),
+            "{message}"
+        );
+        assert!(message.contains("allows only serverAuth"), "{message}");
+
+        assert!(ClientTls::load(&server, Some((&client, &client_key))).is_ok());
     }
 
     /// A file without a certificate block is rejected up front.
