@@ -26,7 +26,7 @@ pub enum FailureKind {
     Oversized,
     /// The server stopped sending in the middle of a stanza.
     Stalled,
-    /// A BOSH connection manager answered with an HTTP error status.
+    /// A BOSH connection manager responded with an HTTP error status.
     Http,
 }
 
@@ -131,7 +131,7 @@ pub enum BotError {
     #[error("BOSH HTTP exchange failed: {0}")]
     Http(#[source] hyper::Error),
 
-    #[error("BOSH connection manager answered HTTP {status} instead of 200 OK")]
+    #[error("BOSH connection manager responded with HTTP {status} instead of 200 OK")]
     HttpStatus { status: u16 },
 
     #[error("invalid BOSH response: {0}")]

@@ -1,5 +1,5 @@
 //! BOSH bots (XEP-0124 with XEP-0206) against a real Prosody: a full run,
-//! `https://` with a self-signed certificate, and an endpoint that answers
+//! `https://` with a self-signed certificate, and an endpoint that responds
 //! with an HTTP error.
 
 mod common;
@@ -136,7 +136,7 @@ async fn bosh_https_self_signed() {
     assert_eq!(last.counters.as_ref().unwrap().failed_total, 2);
 }
 
-/// A URL that Prosody answers with 404 fails every bot as `http`.
+/// A URL that Prosody responds to with 404 fails every bot as `http`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bosh_not_found_counts_http() {
     let prosody = Prosody::start(ProsodyOptions::default()).unwrap();

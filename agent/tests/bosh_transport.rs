@@ -19,7 +19,7 @@ const CREATED: &str = "<body xmlns='http://jabber.org/protocol/httpbind' sid='s1
     requests='2' xmlns:stream='http://etherx.jabber.org/streams'><stream:features \
     xmlns='jabber:client'/></body>";
 
-/// How the server answers one request, in the order requests arrive.
+/// How the server responds to one request, in the order requests arrive.
 #[derive(Debug, Clone)]
 enum Reply {
     /// 200 OK with this body, after a pause.
@@ -46,7 +46,7 @@ struct Seen {
     requests: Vec<String>,
 }
 
-/// Starts a server that answers requests with `replies` in turn and holds
+/// Starts a server that responds to requests with `replies` in turn and holds
 /// any request after the last one until the client goes.
 async fn scripted_bosh(replies: Vec<Reply>, limits: StreamLimits) -> (Endpoint, Arc<Mutex<Seen>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -39,7 +39,7 @@ pub enum BodyError {
     TooLarge { max: usize },
 }
 
-/// What the client knows when a response arrives, to check it against.
+/// Client state that a response is checked against.
 #[derive(Debug, Clone, Copy)]
 pub struct Expected<'a> {
     /// Session id, or `None` while the creation request is outstanding.
@@ -127,7 +127,7 @@ pub fn parse_response(
         });
     }
 
-    // A terminate answers the creation request too, for example with
+    // A terminate may respond to the creation request too, for example with
     // `host-unknown`, and then carries no sid. XEP-0124 before version 1.6
     // used `type='error'`, which ends the session just the same.
     let terminate = match body.attr("type") {

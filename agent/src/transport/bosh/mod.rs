@@ -3,7 +3,7 @@
 //! 1. [`BoshTransport::open_stream`] first sends the session creation
 //!    request. Its response carries the `sid` and, from Prosody, the first
 //!    `<stream:features/>`. After SASL the same call sends a stream restart
-//!    (`xmpp:restart='true'`), which the server answers with new features.
+//!    (`xmpp:restart='true'`), and the server responds with new features.
 //! 2. [`BoshTransport::send`] wraps each stanza in a `<body/>` of its own.
 //! 3. While the session is open and no request is in flight,
 //!    [`BoshTransport::next`] sends an empty body. The connection manager
@@ -73,7 +73,7 @@ struct Completed {
 
 type Exchange = Pin<Box<dyn Future<Output = (u64, Completed)> + Send>>;
 
-/// Where the session stands.
+/// Lifecycle state of the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
     Active,
@@ -213,7 +213,7 @@ impl BoshTransport {
     }
 
     /// Ends the session with `type='terminate'` and waits up to
-    /// [`CLOSE_WAIT`] for the server to answer every request in flight.
+    /// [`CLOSE_WAIT`] for the server to respond to every request in flight.
     pub async fn close(&mut self) -> Result<(), BotError> {
         let finish = async {
             if self.state == State::Active

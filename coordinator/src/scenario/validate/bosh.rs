@@ -65,33 +65,31 @@ pub fn settings(
         return Ok((DEFAULT_HOLD, DEFAULT_WAIT_S));
     }
 
-    let hold = match hold {
-        None => DEFAULT_HOLD,
-        Some(value) => {
-            let hold = *value.get_ref();
-            if !(1..=MAX_HOLD).contains(&hold) {
-                return Err(cx.invalid(
-                    value.span(),
-                    &hold_field,
-                    format!("{hold} is out of range; use 1 to {MAX_HOLD} requests"),
-                ));
-            }
-            hold
-        }
-    };
-    let wait = match wait {
-        None => DEFAULT_WAIT_S,
-        Some(value) => {
-            let wait = *value.get_ref();
-            if !(1..=MAX_WAIT_S).contains(&wait) {
-                return Err(cx.invalid(
-                    value.span(),
-                    &wait_field,
-                    format!("{wait} is out of range; use 1 to {MAX_WAIT_S} seconds"),
-                ));
-            }
-            wait
-        }
-    };
+    let hold = in_range(cx, hold, &hold_field, DEFAULT_HOLD, MAX_HOLD, "requests")?;
+    let wait = in_range(cx, wait, &wait_field, DEFAULT_WAIT_S, MAX_WAIT_S, "seconds")?;
     Ok((hold, wait))
+}
+
+/// Returns `value`, or `default` when absent, after checking that it lies
+/// from 1 to `max` (in `unit`).
+fn in_range(
+    cx: &Context,
+    value: Option<Spanned<u32>>,
+    field: &str,
+    default: u32,
+    max: u32,
+    unit: &str,
+) -> Result<u32, ScenarioError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    let number = *value.get_ref();
+    if !(1..=max).contains(&number) {
+        return Err(cx.invalid(
+            value.span(),
+            field,
+            format!("{number} is out of range; use 1 to {max} {unit}"),
+        ));
+    }
+    Ok(number)
 }
