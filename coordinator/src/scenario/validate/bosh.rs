@@ -11,8 +11,10 @@ pub const DEFAULT_HOLD: u32 = 1;
 /// `wait` in seconds unless the scenario sets one. Prosody 0.12 caps it at
 /// its `bosh_max_wait`, 120 s by default.
 pub const DEFAULT_WAIT_S: u32 = 60;
-/// Largest `hold` accepted. Prosody 0.12 allows two requests per session by
-/// default (`bosh_max_requests`), so only `hold = 1` works there.
+/// Largest `hold` accepted. Prosody 0.12.3 fixes its own hold at 1 and
+/// announces `requests='2'` (constants in mod_bosh.lua), and the agents
+/// never keep more requests in flight than the server announces, so a
+/// larger hold changes nothing against it.
 const MAX_HOLD: u32 = 8;
 /// Largest `wait` accepted, in seconds.
 const MAX_WAIT_S: u32 = 3600;
