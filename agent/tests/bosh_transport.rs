@@ -373,3 +373,48 @@ async fn close_sends_terminate() {
     assert_eq!(last.attr("type"), Some("terminate"));
     assert_eq!(last.attr("sid"), Some("s1"));
 }
+
+/// Stanzas sent while hold + 1 requests are in flight wait in a queue and
+/// leave together in the next request, without blocking the sender.
+#[tokio::test]
+async fn queued_stanzas_share_request() {
+    let slow = || Reply::Body(Duration::from_millis(300), message("slow"));
+    let (endpoint, seen) = scripted_bosh(
+        vec![now(CREATED), slow(), slow(), slow()],
+        StreamLimits::default(),
+    )
+    .await;
+    let mut transport = open(&endpoint).await;
+
+    // Two requests fill both slots, so the last two stanzas wait.
+    for id in ["a", "b", "c", "d"] {
+        transport
+            .send(&format!("<presence xmlns='jabber:client' id='{id}'/>"))
+            .await
+            .unwrap();
+    }
+    for _ in 0..2 {
+        let StreamEvent::Stanza(stanza) = transport.next().await.unwrap() else {
+            panic!("expected a stanza");
+        };
+        assert_eq!(stanza.attr("id"), Some("slow"));
+    }
+    // The third response comes 300 ms after the queued request went out.
+    let third = tokio::time::timeout(Duration::from_secs(5), transport.next()).await;
+    assert!(matches!(third, Ok(Ok(StreamEvent::Stanza(_)))), "{third:?}");
+
+    let seen = seen.lock().unwrap();
+    let children: Vec<Vec<String>> = seen.requests[1..]
+        .iter()
+        .map(|text| {
+            let body = Element::parse(text, &Scope::client_stream()).unwrap();
+            body.children
+                .iter()
+                .map(|child| child.attr("id").unwrap_or_default().to_owned())
+                .collect()
+        })
+        .collect();
+    assert_eq!(children[0], ["a"]);
+    assert_eq!(children[1], ["b"]);
+    assert_eq!(children[2], ["c", "d"], "queued stanzas share one request");
+}

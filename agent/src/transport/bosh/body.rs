@@ -101,10 +101,11 @@ pub fn restart_request(rid: u64, sid: &str, domain: &str) -> String {
     )
 }
 
-/// Builds the request that ends the session (XEP-0124 section 13).
-pub fn terminate_request(rid: u64, sid: &str) -> String {
+/// Builds the request that ends the session (XEP-0124 section 13), with
+/// the last stanzas in `payload`.
+pub fn terminate_request(rid: u64, sid: &str, payload: &str) -> String {
     format!(
-        "<body xmlns='{NS_HTTPBIND}' rid='{rid}' sid='{}' type='terminate'/>",
+        "<body xmlns='{NS_HTTPBIND}' rid='{rid}' sid='{}' type='terminate'>{payload}</body>",
         escape(sid)
     )
 }
@@ -416,8 +417,16 @@ mod tests {
         assert_eq!(payload.children.len(), 1);
         assert_eq!(payload.attr("rid"), Some("9"));
 
-        let terminate =
-            Element::parse(&terminate_request(10, "s1"), &Scope::client_stream()).unwrap();
+        let terminate = Element::parse(
+            &terminate_request(
+                10,
+                "s1",
+                "<presence xmlns='jabber:client' type='unavailable'/>",
+            ),
+            &Scope::client_stream(),
+        )
+        .unwrap();
         assert_eq!(terminate.attr("type"), Some("terminate"));
+        assert_eq!(terminate.children.len(), 1);
     }
 }

@@ -4,12 +4,16 @@
 //!    request. Its response carries the `sid` and, from Prosody, the first
 //!    `<stream:features/>`. After SASL the same call sends a stream restart
 //!    (`xmpp:restart='true'`), and the server responds with new features.
-//! 2. [`BoshTransport::send`] wraps each stanza in a `<body/>` of its own.
+//! 2. [`BoshTransport::send`] puts the stanza in a `<body/>` right away when
+//!    a request may start. Otherwise it queues the stanza, and the next
+//!    request that may start carries every queued stanza, as browser BOSH
+//!    clients do. Queued time is part of the latency a bot measures.
 //! 3. While the session is open and no request is in flight,
 //!    [`BoshTransport::next`] sends an empty body. The connection manager
 //!    holds it for up to `wait` seconds, so it always has a request to push
 //!    stanzas into.
-//! 4. [`BoshTransport::close`] sends `type='terminate'`. A terminate from
+//! 4. [`BoshTransport::close`] sends `type='terminate'` with any queued
+//!    stanzas. A terminate from
 //!    the server with a `condition` fails the bot as
 //!    [`BotError::BoshTerminated`].
 //!
@@ -104,6 +108,10 @@ pub struct BoshTransport {
     completed: BTreeMap<u64, (RequestKind, Bytes)>,
     /// Events from handled responses that `next` has not returned yet.
     inbox: VecDeque<StreamEvent>,
+    /// Stanzas waiting for a request slot, concatenated.
+    // NOTE: nothing bounds it but the bot's own schedule. A server that
+    // never responds fails the bot by the response timeout instead.
+    outbox: String,
     state: State,
 }
 
@@ -153,6 +161,7 @@ impl BoshTransport {
             in_flight: FuturesUnordered::new(),
             completed: BTreeMap::new(),
             inbox: VecDeque::new(),
+            outbox: String::new(),
             state: State::Active,
         })
     }
@@ -176,17 +185,17 @@ impl BoshTransport {
         Ok(())
     }
 
-    /// Sends one element in a request of its own.
+    /// Sends one element, or queues it until a request may start.
     pub async fn send(&mut self, xml: &str) -> Result<(), BotError> {
-        self.wait_for_slot().await?;
-        let Some(sid) = &self.sid else {
+        self.check_active()?;
+        if self.sid.is_none() {
             return Err(BotError::Unexpected {
                 expected: "BOSH session creation",
                 got: "a stanza to send before the session exists".to_owned(),
             });
-        };
-        let text = body::payload_request(self.next_rid, sid, xml);
-        self.start(RequestKind::Payload, text);
+        }
+        self.outbox.push_str(xml);
+        self.flush();
         Ok(())
     }
 
@@ -198,6 +207,7 @@ impl BoshTransport {
             }
             self.check_active()?;
 
+            self.flush();
             if self.in_flight.is_empty() {
                 let Some(sid) = &self.sid else {
                     return Err(BotError::Unexpected {
@@ -220,7 +230,8 @@ impl BoshTransport {
                 && let Some(sid) = self.sid.clone()
             {
                 self.wait_for_slot().await?;
-                let text = body::terminate_request(self.next_rid, &sid);
+                let queued = std::mem::take(&mut self.outbox);
+                let text = body::terminate_request(self.next_rid, &sid, &queued);
                 self.start(RequestKind::Terminate, text);
             }
             while !self.in_flight.is_empty() {
@@ -259,6 +270,19 @@ impl BoshTransport {
             }
             self.collect_one().await?;
         }
+    }
+
+    /// Starts a request with the queued stanzas when a request may start.
+    fn flush(&mut self) {
+        if self.outbox.is_empty() || self.in_flight.len() >= self.max_in_flight {
+            return;
+        }
+        let Some(sid) = &self.sid else {
+            return;
+        };
+        let text = body::payload_request(self.next_rid, sid, &self.outbox);
+        self.outbox.clear();
+        self.start(RequestKind::Payload, text);
     }
 
     /// Starts a request with the next `rid` on an idle connection, or on a
