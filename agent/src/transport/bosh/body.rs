@@ -245,7 +245,7 @@ mod tests {
         assert!(response.stanzas.iter().all(|s| s.ns == NS_CLIENT));
     }
 
-    /// An empty body answers a long-poll that timed out.
+    /// An empty body is the response to a long-poll that timed out.
     #[test]
     fn empty_body() {
         let text = "<body xmlns='http://jabber.org/protocol/httpbind'/>";

@@ -433,9 +433,9 @@ async fn exchange(
     (reusable.then_some(connection), result)
 }
 
-/// A random first `rid`. XEP-0124 asks for an unpredictable value far
-/// enough below 2^53 that the session can never reach it; below 2^32 leaves
-/// room for billions of requests.
+/// A random first `rid`. XEP-0124 requires an unpredictable value far
+/// enough below 2^53 that the session can never reach that limit. A start
+/// below 2^32 leaves room for billions of requests.
 fn initial_rid() -> u64 {
     let random = std::collections::hash_map::RandomState::new()
         .build_hasher()
