@@ -26,11 +26,13 @@ pub enum FailureKind {
     Oversized,
     /// The server stopped sending in the middle of a stanza.
     Stalled,
+    /// A BOSH connection manager responded with an HTTP error status.
+    Http,
 }
 
 impl FailureKind {
     /// Every kind, in the order reports list them.
-    pub const ALL: [FailureKind; 11] = [
+    pub const ALL: [FailureKind; 12] = [
         FailureKind::Refused,
         FailureKind::Timeout,
         FailureKind::Tls,
@@ -42,6 +44,7 @@ impl FailureKind {
         FailureKind::Io,
         FailureKind::Oversized,
         FailureKind::Stalled,
+        FailureKind::Http,
     ];
 
     /// Name of the kind as it appears in `ErrorCount.kind`.
@@ -58,6 +61,7 @@ impl FailureKind {
             FailureKind::Io => "io",
             FailureKind::Oversized => "oversized",
             FailureKind::Stalled => "stalled",
+            FailureKind::Http => "http",
         }
     }
 
@@ -124,6 +128,18 @@ pub enum BotError {
     )]
     Stalled { after: Duration, buffered: usize },
 
+    #[error("BOSH HTTP exchange failed: {0}")]
+    Http(#[source] hyper::Error),
+
+    #[error("BOSH connection manager responded with HTTP {status} instead of 200 OK")]
+    HttpStatus { status: u16 },
+
+    #[error("invalid BOSH response: {0}")]
+    Bosh(#[from] crate::transport::bosh::BodyError),
+
+    #[error("BOSH connection manager terminated the session with condition `{condition}`")]
+    BoshTerminated { condition: String },
+
     #[error("unexpected {got} while waiting for {expected}")]
     Unexpected { expected: &'static str, got: String },
 
@@ -172,6 +188,17 @@ impl BotError {
             }
             BotError::Io(err) if is_closed_io_error(err) => FailureKind::Closed,
             BotError::Io(_) => FailureKind::Io,
+            BotError::Http(err) if err.is_closed() || err.is_incomplete_message() => {
+                FailureKind::Closed
+            }
+            BotError::Http(err) if err.is_parse() || err.is_parse_status() => FailureKind::Protocol,
+            BotError::Http(_) => FailureKind::Io,
+            BotError::HttpStatus { .. } => FailureKind::Http,
+            BotError::Bosh(crate::transport::bosh::BodyError::TooLarge { .. }) => {
+                FailureKind::Oversized
+            }
+            BotError::Bosh(_) => FailureKind::Protocol,
+            BotError::BoshTerminated { .. } => FailureKind::StreamError,
         }
     }
 }

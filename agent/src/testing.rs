@@ -265,6 +265,20 @@ impl Prosody {
         })
     }
 
+    /// `http://` URL of the XEP-0124 BOSH endpoint (`mod_bosh`).
+    pub fn bosh_url(&self) -> String {
+        format!("http://{}/http-bind", self.http_addr())
+    }
+
+    /// `https://` URL of the BOSH endpoint; only with a certificate, which
+    /// names the XMPP domain, so clients must accept invalid certificates.
+    pub fn bosh_tls_url(&self) -> Option<String> {
+        self.https_port.map(|port| {
+            let addr = SocketAddr::new(self.interface, port);
+            format!("https://{addr}/http-bind")
+        })
+    }
+
     /// URL of `mod_http_openmetrics`; it responds only when the server was
     /// started with [`ProsodyOptions::statistics`].
     pub fn openmetrics_url(&self) -> String {

@@ -5,7 +5,8 @@
 #
 #   deploy/local/run-study.sh [SCENARIO]
 #
-# The ports below are the ones scenarios/30-websocket-vs-c2s.toml points at.
+# The ports below are the ones scenarios/30-websocket-vs-c2s.toml points at;
+# WebSocket and BOSH (scenarios/32-websocket-c2s-bosh.toml) share HTTP_PORT.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

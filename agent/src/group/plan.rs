@@ -15,6 +15,7 @@ use xmppload_proto::v1::{
 };
 
 use super::rooms::{RoomDistribution, RoomMap};
+use crate::transport::bosh::{self, BoshUrl};
 use crate::transport::{DEFAULT_STALL_TIMEOUT, Endpoint, StreamLimits, TlsMode, tls};
 use crate::xml::DEFAULT_MAX_STANZA_BYTES;
 
@@ -437,8 +438,9 @@ fn endpoint(
         ProtoTransport::Unspecified => Err(invalid(
             "transport",
             &request.transport,
-            "set TRANSPORT_WEBSOCKET or TRANSPORT_C2S",
+            "set TRANSPORT_WEBSOCKET, TRANSPORT_C2S or TRANSPORT_BOSH",
         )),
+        ProtoTransport::Bosh => bosh_endpoint(request, domain, limits, tls_config),
         ProtoTransport::Websocket => {
             let url = request.websocket_url.trim();
             let valid = url
@@ -506,6 +508,38 @@ fn endpoint(
             })
         }
     }
+}
+
+/// Builds a BOSH endpoint; `hold` and `wait` of 0 select the defaults.
+fn bosh_endpoint(
+    request: &RunGroupRequest,
+    domain: String,
+    limits: StreamLimits,
+    tls_config: impl Fn(bool) -> Result<std::sync::Arc<rustls::ClientConfig>, Status>,
+) -> Result<Endpoint, Status> {
+    let url = BoshUrl::parse(&request.bosh_url).ok_or_else(|| {
+        invalid(
+            "bosh_url",
+            &request.bosh_url,
+            "set an http:// or https:// URL with a host, like http://127.0.0.1:5280/http-bind",
+        )
+    })?;
+    let hold = match request.bosh_hold {
+        0 => bosh::DEFAULT_HOLD,
+        hold => hold,
+    };
+    let wait_s = match request.bosh_wait_s {
+        0 => bosh::DEFAULT_WAIT_S,
+        wait => wait,
+    };
+    Ok(Endpoint::Bosh {
+        url,
+        domain,
+        tls: tls_config(request.accept_invalid_certs)?,
+        limits,
+        hold,
+        wait_s,
+    })
 }
 
 /// `invalid_argument` naming the field, its value and the fix.

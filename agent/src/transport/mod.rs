@@ -5,6 +5,8 @@
 //!   stanzas by [`crate::xml::StreamSplitter`], with STARTTLS.
 //! - [`websocket::WsTransport`]: RFC 7395, one complete element per WebSocket
 //!   text message, `<open/>` and `<close/>` in place of the stream tags.
+//! - [`bosh::BoshTransport`]: XEP-0124 with XEP-0206, stanzas in `<body/>`
+//!   wrappers of HTTP requests, with a long-poll held by the server.
 //!
 //! [`Transport::next`] is cancel-safe: received data that does not yet form
 //! an event stays buffered inside the transport, so the bot can race it
@@ -18,6 +20,7 @@
 //! normal. The caller's connect, join and leave timeouts and the group
 //! deadline bound them.
 
+pub mod bosh;
 mod connect;
 pub mod tcp;
 pub mod tls;
@@ -95,6 +98,17 @@ pub enum Endpoint {
         tls: Arc<rustls::ClientConfig>,
         limits: StreamLimits,
     },
+    Bosh {
+        /// Parsed `http://` or `https://` URL of the BOSH endpoint.
+        url: bosh::BoshUrl,
+        domain: String,
+        tls: Arc<rustls::ClientConfig>,
+        limits: StreamLimits,
+        /// BOSH `hold`: requests the server may keep waiting.
+        hold: u32,
+        /// BOSH `wait` in seconds: how long the server may keep one waiting.
+        wait_s: u32,
+    },
 }
 
 impl Endpoint {
@@ -107,13 +121,16 @@ impl Endpoint {
                 Some(websocket::connect_target(request.uri()))
             }
             Endpoint::Tcp { host, port, .. } => Some((host.clone(), *port)),
+            Endpoint::Bosh { url, .. } => Some((url.host.clone(), url.port)),
         }
     }
 
     /// XMPP domain sent as the stream's `to`.
     pub fn domain(&self) -> &str {
         match self {
-            Endpoint::WebSocket { domain, .. } | Endpoint::Tcp { domain, .. } => domain,
+            Endpoint::WebSocket { domain, .. }
+            | Endpoint::Tcp { domain, .. }
+            | Endpoint::Bosh { domain, .. } => domain,
         }
     }
 }
@@ -124,11 +141,13 @@ pub enum Transport {
     Tcp(tcp::TcpTransport),
     /// Boxed because the WebSocket state is several times larger than the TCP one.
     WebSocket(Box<websocket::WsTransport>),
+    Bosh(Box<bosh::BoshTransport>),
 }
 
 impl Transport {
-    /// Opens the network connection (TCP, TLS for `wss://`, WebSocket
-    /// upgrade). No XMPP stream is open yet.
+    /// Opens the network connection (TCP, TLS for `wss://` and `https://`,
+    /// WebSocket upgrade, or the first BOSH HTTP connection). No XMPP stream
+    /// is open yet.
     pub async fn connect(endpoint: &Endpoint) -> Result<Transport, BotError> {
         Self::connect_from(endpoint, None).await
     }
@@ -157,6 +176,24 @@ impl Transport {
             } => tcp::TcpTransport::connect(host, *port, domain, source, *limits)
                 .await
                 .map(Transport::Tcp),
+            Endpoint::Bosh {
+                url,
+                domain,
+                tls,
+                limits,
+                hold,
+                wait_s,
+            } => bosh::BoshTransport::connect(
+                url,
+                domain,
+                tls.clone(),
+                source,
+                *limits,
+                *hold,
+                *wait_s,
+            )
+            .await
+            .map(|bosh| Transport::Bosh(Box::new(bosh))),
         }
     }
 
@@ -165,6 +202,7 @@ impl Transport {
         match self {
             Transport::Tcp(t) => t.open_stream().await,
             Transport::WebSocket(t) => t.open_stream().await,
+            Transport::Bosh(t) => t.open_stream().await,
         }
     }
 
@@ -173,6 +211,7 @@ impl Transport {
         match self {
             Transport::Tcp(t) => t.send(xml).await,
             Transport::WebSocket(t) => t.send(xml).await,
+            Transport::Bosh(t) => t.send(xml).await,
         }
     }
 
@@ -182,6 +221,7 @@ impl Transport {
         let event = match self {
             Transport::Tcp(t) => t.next().await?,
             Transport::WebSocket(t) => t.next().await?,
+            Transport::Bosh(t) => t.next().await?,
         };
         if let StreamEvent::Stanza(element) = &event
             && element.is("error", NS_STREAM)
@@ -209,6 +249,7 @@ impl Transport {
         match self {
             Transport::Tcp(t) => t.close().await,
             Transport::WebSocket(t) => t.close().await,
+            Transport::Bosh(t) => t.close().await,
         }
     }
 }

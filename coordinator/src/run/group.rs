@@ -266,7 +266,8 @@ pub async fn run(
 }
 
 /// TLS as the group's bots use it: STARTTLS applies to c2s only, and a
-/// WebSocket group is encrypted exactly when its URL is `wss://`.
+/// WebSocket or BOSH group is encrypted exactly when its URL is `wss://` or
+/// `https://`.
 fn tls_label(transport: scenario::Transport, server: &Server) -> &'static str {
     match transport {
         scenario::Transport::C2s => server.tls.as_str(),
@@ -276,6 +277,13 @@ fn tls_label(transport: scenario::Transport, server: &Server) -> &'static str {
                 .as_deref()
                 .is_some_and(|url| url.starts_with("wss://"));
             if secure { "wss" } else { "none" }
+        }
+        scenario::Transport::Bosh => {
+            let secure = server
+                .bosh_url
+                .as_deref()
+                .is_some_and(|url| url.starts_with("https://"));
+            if secure { "https" } else { "none" }
         }
     }
 }
@@ -301,6 +309,7 @@ fn request(
         transport: match spec.transport {
             scenario::Transport::WebSocket => Transport::Websocket,
             scenario::Transport::C2s => Transport::C2s,
+            scenario::Transport::Bosh => Transport::Bosh,
         } as i32,
         websocket_url: server.websocket_url.clone().unwrap_or_default(),
         host,
@@ -335,6 +344,9 @@ fn request(
         max_stanza_bytes: spec.max_stanza_bytes,
         // 0 selects the agent's default; scenarios do not set it.
         stall_timeout_ms: 0,
+        bosh_url: server.bosh_url.clone().unwrap_or_default(),
+        bosh_hold: spec.bosh_hold,
+        bosh_wait_s: spec.bosh_wait_s,
     }
 }
 

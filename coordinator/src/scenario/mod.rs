@@ -39,6 +39,9 @@ pub struct Server {
     /// Host and port of the c2s listener, when any group uses c2s.
     pub c2s: Option<(String, u16)>,
     pub websocket_url: Option<String>,
+    /// `http://` or `https://` URL of the BOSH endpoint, when any group
+    /// uses BOSH.
+    pub bosh_url: Option<String>,
     pub tls: TlsMode,
     pub accept_invalid_certs: bool,
 }
@@ -95,6 +98,8 @@ pub enum Step {
 pub enum Transport {
     WebSocket,
     C2s,
+    /// XEP-0124 BOSH with XEP-0206.
+    Bosh,
 }
 
 impl Transport {
@@ -102,6 +107,7 @@ impl Transport {
         match self {
             Transport::WebSocket => "websocket",
             Transport::C2s => "c2s",
+            Transport::Bosh => "bosh",
         }
     }
 }
@@ -152,6 +158,10 @@ pub struct GroupSpec {
     pub join_timeout: Duration,
     /// Largest stanza a bot accepts from the server, in bytes.
     pub max_stanza_bytes: u32,
+    /// BOSH `hold`: requests the server may keep waiting (BOSH groups only).
+    pub bosh_hold: u32,
+    /// BOSH `wait`: how long the server may keep one waiting, in seconds.
+    pub bosh_wait_s: u32,
 }
 
 impl GroupSpec {

@@ -23,6 +23,7 @@ pub struct RawServer {
     pub muc_domain: Spanned<String>,
     pub c2s: Option<Spanned<String>>,
     pub websocket_url: Option<Spanned<String>>,
+    pub bosh_url: Option<Spanned<String>>,
     pub tls: Option<Spanned<String>>,
     pub accept_invalid_certs: Option<bool>,
 }
@@ -77,6 +78,8 @@ pub struct RawGroupSettings {
     pub zipf_exponent: Option<Spanned<f64>>,
     pub rooms_per_bot: Option<Spanned<u32>>,
     pub max_stanza_bytes: Option<Spanned<u32>>,
+    pub bosh_hold: Option<Spanned<u32>>,
+    pub bosh_wait_s: Option<Spanned<u32>>,
 }
 
 /// One timeline entry: either `wait_s`, or a group with `group`,
@@ -105,6 +108,8 @@ pub struct RawStep {
     pub zipf_exponent: Option<Spanned<f64>>,
     pub rooms_per_bot: Option<Spanned<u32>>,
     pub max_stanza_bytes: Option<Spanned<u32>>,
+    pub bosh_hold: Option<Spanned<u32>>,
+    pub bosh_wait_s: Option<Spanned<u32>>,
 }
 
 impl RawStep {
@@ -126,6 +131,8 @@ impl RawStep {
             zipf_exponent: self.zipf_exponent,
             rooms_per_bot: self.rooms_per_bot,
             max_stanza_bytes: self.max_stanza_bytes,
+            bosh_hold: self.bosh_hold,
+            bosh_wait_s: self.bosh_wait_s,
         }
     }
 }

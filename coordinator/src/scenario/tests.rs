@@ -129,8 +129,8 @@ fn invalid_values_name_line_and_field() {
             "test.toml:30: field `timeline[1].bots`: must be at least 1",
         ),
         (
-            VALID.replace("transport = \"c2s\"", "transport = \"bosh\""),
-            "test.toml:35: field `timeline[2].transport`: `bosh` is not a transport",
+            VALID.replace("transport = \"c2s\"", "transport = \"pigeon\""),
+            "test.toml:35: field `timeline[2].transport`: `pigeon` is not a transport; use websocket, c2s or bosh",
         ),
         (
             VALID.replace("join_rate = 5.0", "join_rate = -1.0"),
@@ -447,5 +447,74 @@ fn bad_rooms_and_weights_name_field() {
             message.contains(expected),
             "expected `{expected}` in `{message}`"
         );
+    }
+}
+
+/// A BOSH group takes the URL from [server] and its hold and wait from
+/// the group or [defaults].
+#[test]
+fn bosh_settings_resolve() {
+    let text = VALID.replace(
+        "websocket_url = ",
+        "bosh_url = \"http://127.0.0.1:5280/http-bind\"\nwebsocket_url = ",
+    ) + "\n[[timeline]]\ngroup = \"long\"\ntransport = \"bosh\"\nbots = 2\nbosh_wait_s = 30\n";
+    let scenario = parse(&text).unwrap();
+    assert_eq!(
+        scenario.server.bosh_url.as_deref(),
+        Some("http://127.0.0.1:5280/http-bind")
+    );
+    let Step::Group(group) = &scenario.timeline[3] else {
+        panic!("expected a group");
+    };
+    assert_eq!(group.transport, Transport::Bosh);
+    assert_eq!(group.transport.as_str(), "bosh");
+    assert_eq!(group.bosh_hold, 1, "default hold");
+    assert_eq!(group.bosh_wait_s, 30, "group's own wait");
+
+    // Defaults apply to BOSH groups and leave the others alone.
+    let with_defaults = text.replace("join_rate = 5.0\n", "join_rate = 5.0\nbosh_hold = 2\n");
+    let scenario = parse(&with_defaults).unwrap();
+    let Step::Group(group) = &scenario.timeline[3] else {
+        panic!("expected a group");
+    };
+    assert_eq!(group.bosh_hold, 2);
+}
+
+/// Bad BOSH settings name the file, line and field.
+#[test]
+fn bad_bosh_settings_name_field() {
+    let with_url = VALID.replace(
+        "websocket_url = ",
+        "bosh_url = \"http://127.0.0.1:5280/http-bind\"\nwebsocket_url = ",
+    );
+    let bosh_group = "\n[[timeline]]\ngroup = \"b\"\ntransport = \"bosh\"\nbots = 2\n";
+    let cases = [
+        (
+            VALID.to_string() + bosh_group,
+            "test.toml:41: field `timeline[3].transport`: bosh needs `server.bosh_url`; add it to [server]",
+        ),
+        (
+            VALID.replace(
+                "websocket_url = ",
+                "bosh_url = \"ws://127.0.0.1:5280/http-bind\"\nwebsocket_url = ",
+            ),
+            "test.toml:8: field `server.bosh_url`: `ws://127.0.0.1:5280/http-bind` is not a BOSH URL",
+        ),
+        (
+            with_url.clone() + bosh_group + "bosh_hold = 0\n",
+            "test.toml:44: field `timeline[3].bosh_hold`: 0 is out of range; use 1 to 8 requests",
+        ),
+        (
+            with_url.clone() + bosh_group + "bosh_wait_s = 0\n",
+            "test.toml:44: field `timeline[3].bosh_wait_s`: 0 is out of range; use 1 to 3600 seconds",
+        ),
+        (
+            with_url.replace("bots = 4\n", "bots = 4\nbosh_wait_s = 10\n"),
+            "test.toml:32: field `timeline[1].bosh_wait_s`: applies only to transport = \"bosh\"",
+        ),
+    ];
+    for (text, expected) in cases {
+        let err = error_of(&text);
+        assert!(err.contains(expected), "expected {expected:?}, got {err:?}");
     }
 }

@@ -1,5 +1,7 @@
 //! Turns the raw TOML into a [`Scenario`], checking every value.
 
+mod bosh;
+
 use std::collections::HashSet;
 use std::ops::Range;
 use std::path::Path;
@@ -225,6 +227,11 @@ fn server(cx: &Context, raw: Spanned<super::raw::RawServer>) -> Result<Server, S
         }
     };
 
+    let bosh_url = match raw.bosh_url {
+        None => None,
+        Some(value) => Some(bosh::url(cx, value)?),
+    };
+
     let tls = match raw.tls {
         None => TlsMode::None,
         Some(value) => {
@@ -251,6 +258,7 @@ fn server(cx: &Context, raw: Spanned<super::raw::RawServer>) -> Result<Server, S
         muc_domain,
         c2s,
         websocket_url,
+        bosh_url,
         tls,
         accept_invalid_certs: raw.accept_invalid_certs.unwrap_or(false),
     })
@@ -535,18 +543,19 @@ fn timeline_step(
         return Err(cx.invalid(
             span,
             &field("transport"),
-            "is missing; use websocket or c2s",
+            "is missing; use websocket, c2s or bosh",
         ));
     };
     let transport_span = transport.span();
     let transport = match transport.into_inner().as_str() {
         "websocket" => Transport::WebSocket,
         "c2s" => Transport::C2s,
+        "bosh" => Transport::Bosh,
         other => {
             return Err(cx.invalid(
                 transport_span,
                 &field("transport"),
-                format!("`{other}` is not a transport; use websocket or c2s"),
+                format!("`{other}` is not a transport; use websocket, c2s or bosh"),
             ));
         }
     };
@@ -563,6 +572,13 @@ fn timeline_step(
                 transport_span,
                 &field("transport"),
                 "c2s needs `server.c2s` (\"HOST:PORT\"); add it to [server]",
+            ));
+        }
+        Transport::Bosh if server.bosh_url.is_none() => {
+            return Err(cx.invalid(
+                transport_span,
+                &field("transport"),
+                "bosh needs `server.bosh_url`; add it to [server]",
             ));
         }
         _ => {}
@@ -720,6 +736,8 @@ fn group_settings(
     let room_distribution = room_distribution(cx, pick!(room_distribution), pick!(zipf_exponent))?;
     let (max_stanza, max_stanza_field) = pick!(max_stanza_bytes);
     let max_stanza_bytes = max_stanza_bytes(cx, max_stanza, &max_stanza_field, body_bytes)?;
+    let (bosh_hold, bosh_wait_s) =
+        bosh::settings(cx, transport, pick!(bosh_hold), pick!(bosh_wait_s))?;
 
     let group = GroupSpec {
         name,
@@ -739,6 +757,8 @@ fn group_settings(
         connect_timeout,
         join_timeout,
         max_stanza_bytes,
+        bosh_hold,
+        bosh_wait_s,
     };
 
     // Agents reject a group whose deadline passes a week, so catch it here
