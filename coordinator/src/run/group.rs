@@ -18,6 +18,7 @@ use xmppload_proto::{PROTOCOL_VERSION, unix_micros_now};
 use super::clocks::{self, ClockTrack};
 use super::lag::ScheduleLag;
 use super::placement::{Indices, Share, deal};
+use super::round_trips::{self, RoundTripMerge};
 use super::{GROUP_GRACE, seconds_since};
 use crate::peers::AgentPeer;
 use crate::progress::Progress;
@@ -151,6 +152,16 @@ pub async fn run(
         refresh_done.clone(),
     ));
 
+    let trips = Arc::new(RoundTripMerge::new());
+    let trips_done = CancellationToken::new();
+    let trips_writer = round_trips::spawn_writer(
+        trips.clone(),
+        results.clone(),
+        started,
+        spec.name.clone(),
+        trips_done.clone(),
+    );
+
     let bound = spec.deadline() + START_LEAD + GROUP_GRACE;
     let streams = agents
         .iter()
@@ -159,7 +170,7 @@ pub async fn run(
         .filter(|(_, slice)| slice.count() > 0)
         .map(|((agent, track), slice)| {
             let request = request(spec, server, slice, agent.clock.to_peer(start_at));
-            let stream = stream_slice(agent, track, request, results, started, progress, stop);
+            let stream = stream_slice(agent, track, request, results, &trips, started, progress, stop);
             async move {
                 match tokio::time::timeout(bound, stream).await {
                     Ok(outcome) => outcome,
@@ -187,6 +198,10 @@ pub async fn run(
     refresh_done.cancel();
     if let Err(err) = refresher.await {
         warn!(group = %spec.name, %err, "the clock refresh task failed");
+    }
+    trips_done.cancel();
+    if let Err(err) = trips_writer.await {
+        warn!(group = %spec.name, %err, "the round_trips.csv writer task failed");
     }
 
     let mut group_outcome = GroupOutcome {
@@ -343,11 +358,13 @@ fn millis(duration: Duration) -> u64 {
 }
 
 /// Reads one agent's reports until its final one, writing each as it comes.
+#[allow(clippy::too_many_arguments)]
 async fn stream_slice(
     agent: &AgentPeer,
     clock: &ClockTrack,
     request: RunGroupRequest,
     results: &ResultsDir,
+    trips: &RoundTripMerge,
     started: i64,
     progress: &Progress,
     stop: &CancellationToken,
@@ -402,6 +419,9 @@ async fn stream_slice(
         }
         if let Err(err) = outcome.lag.add_report(&report) {
             warn!(agent = %agent.info.name, %group, %err, "dropping a report's schedule lag");
+        }
+        if let Err(err) = trips.add_report(&report) {
+            warn!(agent = %agent.info.name, %group, %err, "dropping part of a report's round trips");
         }
         if let Some(phases) = report.phases {
             outcome.phases = phases_to_local(clock, phases);
