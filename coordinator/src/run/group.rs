@@ -301,7 +301,7 @@ fn request(
     slice: &Indices,
     start_at_peer: i64,
 ) -> RunGroupRequest {
-    let (host, port) = server.c2s.clone().unwrap_or_default();
+    let (host, port) = server.c2s_target().cloned().unwrap_or_default();
     let (index_offset, index_stride, indices) = match slice {
         Indices::Progression { offset, stride, .. } => (*offset, *stride, Vec::new()),
         Indices::List(indices) => (0, 1, indices.clone()),
@@ -325,6 +325,7 @@ fn request(
             scenario::TlsMode::None => TlsMode::None,
             scenario::TlsMode::Starttls => TlsMode::StarttlsIfOffered,
             scenario::TlsMode::StarttlsRequired => TlsMode::StarttlsRequired,
+            scenario::TlsMode::Direct => TlsMode::Direct,
         } as i32,
         accept_invalid_certs: server.accept_invalid_certs,
         room: spec.room.clone(),
@@ -565,6 +566,53 @@ fn merge_phases<'a>(all: impl Iterator<Item = &'a PhaseTimes>) -> PhaseTimes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::{Overrides, Scenario, Step};
+
+    /// A direct-TLS c2s group requests TLS_MODE_DIRECT on the direct-TLS
+    /// listener from the agents.
+    #[test]
+    fn direct_tls_request_targets_its_listener() {
+        let text = r#"
+name = "direct"
+
+[server]
+domain = "anon.localhost"
+muc_domain = "conference.anon.localhost"
+c2s = "127.0.0.1:5222"
+c2s_direct_tls = "127.0.0.1:5223"
+tls = "direct"
+
+[agents]
+addresses = ["http://127.0.0.1:15051"]
+
+[defaults]
+room = "study"
+
+[[timeline]]
+group = "secure"
+transport = "c2s"
+bots = 2
+"#;
+        let scenario = Scenario::parse(
+            std::path::Path::new("direct.toml"),
+            text,
+            &Overrides::default(),
+        )
+        .unwrap();
+        let Some(Step::Group(spec)) = scenario.timeline.first() else {
+            panic!("the timeline starts with a group");
+        };
+        let slice = Indices::Progression {
+            offset: 0,
+            stride: 1,
+            count: 2,
+        };
+        let request = request(spec, &scenario.server, &slice, 0);
+        assert_eq!(request.tls, TlsMode::Direct as i32);
+        assert_eq!(request.host, "127.0.0.1");
+        assert_eq!(request.port, 5223);
+        assert_eq!(tls_label(spec.transport, &scenario.server), "direct");
+    }
 
     /// Merging keeps the earliest start and latest end and ignores absent phases.
     #[test]
