@@ -19,7 +19,8 @@
 //! The caller bounds the whole negotiation with its connect timeout.
 //! [`Session::establish_timed`] also records how long each step took (see
 //! [`crate::steps`]). Only the first stream open is timed as `stream`,
-//! because the restarts after TLS and SASL would count each bot twice.
+//! because timing the restarts after TLS and SASL as well would count each
+//! bot more than once.
 //! A `<stream:error/>` at any step is returned as [`BotError::StreamError`].
 
 use std::sync::Arc;
