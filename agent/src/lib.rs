@@ -9,6 +9,7 @@
 //!   RFC 7395 WebSocket) behind one stanza-level interface.
 //! - [`session`]: SASL ANONYMOUS, resource binding and XEP-0198 stream
 //!   management on top of a transport.
+//! - [`steps`]: the duration of each connection step of one bot.
 //! - [`bot`]: one bot's life: connect, join the MUC room, talk, leave.
 //! - [`group`]: validating a `RunGroup` request, running its bots, and
 //!   aggregating their counters into one report a second.
@@ -27,6 +28,7 @@ pub mod host;
 pub mod policy;
 pub mod service;
 pub mod session;
+pub mod steps;
 pub mod testing;
 pub mod transport;
 pub mod xml;

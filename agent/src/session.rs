@@ -5,7 +5,8 @@
 //! 1. Open the stream and read the server's header and `<stream:features/>`.
 //! 2. c2s only: negotiate STARTTLS (`urn:ietf:params:xml:ns:xmpp-tls`) as the
 //!    [`TlsMode`] requires. After `<proceed/>` the TLS handshake runs on the same
-//!    socket and the stream restarts, giving new features.
+//!    socket and the stream restarts, giving new features. With direct TLS the
+//!    transport is encrypted before step 1 and this step is skipped.
 //! 3. SASL ANONYMOUS (`urn:ietf:params:xml:ns:xmpp-sasl`, RFC 4505) with an
 //!    empty initial response (`=`), then `<success/>` or `<failure/>`.
 //! 4. Stream restart, new features, then resource binding
@@ -16,11 +17,16 @@
 //!    from the server with `<a h='…'/>`.
 //!
 //! The caller bounds the whole negotiation with its connect timeout.
+//! [`Session::establish_timed`] also records how long each step took (see
+//! [`crate::steps`]). Only the first stream open is timed as `stream`,
+//! because timing the restarts after TLS and SASL as well would count each
+//! bot more than once.
 //! A `<stream:error/>` at any step is returned as [`BotError::StreamError`].
 
 use std::sync::Arc;
 
 use crate::error::BotError;
+use crate::steps::StepTimes;
 use crate::transport::{Endpoint, StreamEvent, TlsMode, Transport};
 use crate::xml::{Element, NS_CLIENT, NS_STREAM};
 
@@ -71,9 +77,21 @@ impl Session {
         source: Option<std::net::IpAddr>,
         stream_management: bool,
     ) -> Result<Session, BotError> {
-        let mut transport = Transport::connect_from(endpoint, source).await?;
+        let mut steps = StepTimes::new();
+        Self::establish_timed(endpoint, source, stream_management, &mut steps).await
+    }
 
-        let mut features = open_stream(&mut transport).await?;
+    /// Like [`Session::establish_from`], recording each step that succeeds
+    /// into `steps`. Steps finished before a failure stay recorded.
+    pub async fn establish_timed(
+        endpoint: &Endpoint,
+        source: Option<std::net::IpAddr>,
+        stream_management: bool,
+        steps: &mut StepTimes,
+    ) -> Result<Session, BotError> {
+        let mut transport = Transport::connect_timed(endpoint, source, steps).await?;
+
+        let mut features = steps.time("stream", open_stream(&mut transport)).await?;
 
         if let (Transport::Tcp(tcp), Endpoint::Tcp { tls_mode, tls, .. }) =
             (&mut transport, endpoint)
@@ -81,7 +99,7 @@ impl Session {
             let offered = features.child("starttls", NS_TLS).is_some();
             match (tls_mode, offered) {
                 (TlsMode::Required, false) => return Err(BotError::TlsNotOffered),
-                (TlsMode::Never, _) | (TlsMode::IfOffered, false) => {}
+                (TlsMode::Never | TlsMode::Direct, _) | (TlsMode::IfOffered, false) => {}
                 (TlsMode::IfOffered | TlsMode::Required, true) => {
                     tcp.send(&format!("<starttls xmlns='{NS_TLS}'/>")).await?;
                     let answer = expect_stanza(&mut transport, "STARTTLS <proceed/>").await?;
@@ -89,14 +107,18 @@ impl Session {
                         return Err(BotError::TlsRejected);
                     }
                     if let Transport::Tcp(tcp) = &mut transport {
-                        tcp.upgrade_to_tls(Arc::clone(tls)).await?;
+                        steps
+                            .time("tls", tcp.upgrade_to_tls(Arc::clone(tls)))
+                            .await?;
                     }
                     features = open_stream(&mut transport).await?;
                 }
             }
         }
 
-        authenticate_anonymous(&mut transport, &features).await?;
+        steps
+            .time("auth", authenticate_anonymous(&mut transport, &features))
+            .await?;
 
         transport.restart();
         let features = open_stream(&mut transport).await?;
@@ -106,7 +128,7 @@ impl Session {
                 got: describe(&features),
             });
         }
-        let jid = bind(&mut transport).await?;
+        let jid = steps.time("bind", bind(&mut transport)).await?;
 
         let handled = if stream_management {
             if features.child("sm", NS_SM).is_none() {
@@ -115,7 +137,9 @@ impl Session {
                     got: describe(&features),
                 });
             }
-            enable_stream_management(&mut transport).await?;
+            steps
+                .time("sm", enable_stream_management(&mut transport))
+                .await?;
             Some(0)
         } else {
             None

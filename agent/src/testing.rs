@@ -40,8 +40,9 @@ static NEXT_ID: AtomicU32 = AtomicU32::new(0);
 /// Options for [`Prosody::start`].
 #[derive(Debug, Clone, Default)]
 pub struct ProsodyOptions {
-    /// PEM certificate and key. When set, Prosody offers STARTTLS on c2s and
-    /// serves HTTPS (and so `wss://`) on a third loopback port.
+    /// PEM certificate and key. When set, Prosody offers STARTTLS on c2s,
+    /// serves HTTPS (and so `wss://`) on a third port, and c2s with TLS from
+    /// the first byte (XEP-0368, `c2s_direct_tls_ports`) on a fourth.
     pub tls: Option<TlsFiles>,
     /// Enables Prosody's statistics with `mod_http_openmetrics` on the HTTP
     /// port (see [`Prosody::openmetrics_url`]) plus the Lua heap gauge from
@@ -76,6 +77,8 @@ pub struct Prosody {
     http_port: u16,
     /// HTTPS port, only when the options carried a certificate.
     https_port: Option<u16>,
+    /// Direct-TLS c2s port, only when the options carried a certificate.
+    direct_tls_port: Option<u16>,
 }
 
 impl Prosody {
@@ -99,9 +102,10 @@ impl Prosody {
         std::fs::create_dir_all(run_dir.join("data"))?;
         std::fs::create_dir_all(run_dir.join("certs"))?;
 
-        let ports = free_ports(3)?;
+        let ports = free_ports(4)?;
         let (c2s_port, http_port) = (ports[0], ports[1]);
         let https_port = options.tls.as_ref().map(|_| ports[2]);
+        let direct_tls_port = options.tls.as_ref().map(|_| ports[3]);
         let interface = options.interface.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
         let tls_extra = match &options.tls {
             Some(tls) => {
@@ -110,14 +114,17 @@ impl Prosody {
                 std::fs::write(&cert, &tls.cert_pem)?;
                 std::fs::write(&key, &tls.key_pem)?;
                 // Later assignments win in Prosody's Lua configuration, so
-                // these override the template's empty `https_ports`.
+                // these override the template's empty `https_ports`. The
+                // direct-TLS listener takes the global `ssl` certificate.
                 format!(
                     "ssl = {{ certificate = \"{cert}\"; key = \"{key}\"; }}\n\
                      https_ports = {{ {https} }}\nhttps_interfaces = {{ \"{interface}\" }}\n\
-                     https_ssl = {{ certificate = \"{cert}\"; key = \"{key}\"; }}",
+                     https_ssl = {{ certificate = \"{cert}\"; key = \"{key}\"; }}\n\
+                     c2s_direct_tls_ports = {{ {direct} }}",
                     cert = cert.display(),
                     key = key.display(),
                     https = ports[2],
+                    direct = ports[3],
                 )
             }
             None => String::new(),
@@ -190,6 +197,7 @@ impl Prosody {
             c2s_port,
             http_port,
             https_port,
+            direct_tls_port,
         };
         prosody.wait_ready()?;
         Ok(prosody)
@@ -209,10 +217,12 @@ impl Prosody {
             let https_ready = self
                 .https_port
                 .is_none_or(|port| accepts(SocketAddr::new(self.interface, port)));
+            let direct_tls_ready = self.c2s_direct_tls_addr().is_none_or(accepts);
             let ready = self.pidfile().exists()
                 && accepts(self.c2s_addr())
                 && accepts(self.http_addr())
-                && https_ready;
+                && https_ready
+                && direct_tls_ready;
             if ready {
                 return Ok(());
             }
@@ -243,6 +253,13 @@ impl Prosody {
     /// Address of the c2s listener.
     pub fn c2s_addr(&self) -> SocketAddr {
         SocketAddr::new(self.interface, self.c2s_port)
+    }
+
+    /// Address of the c2s listener that speaks TLS from the first byte,
+    /// which exists only when the options carried a certificate.
+    pub fn c2s_direct_tls_addr(&self) -> Option<SocketAddr> {
+        self.direct_tls_port
+            .map(|port| SocketAddr::new(self.interface, port))
     }
 
     /// Address of the HTTP listener that serves WebSocket and BOSH.

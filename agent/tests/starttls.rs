@@ -3,22 +3,8 @@
 mod common;
 
 use common::*;
-use xmppload_agent::testing::{Prosody, ProsodyOptions, TlsFiles};
+use xmppload_agent::testing::{Prosody, ProsodyOptions};
 use xmppload_proto::v1::{RunGroupRequest, TlsMode};
-
-/// Starts Prosody with a fresh self-signed certificate for its domain.
-fn prosody_with_certificate() -> Prosody {
-    let certified = rcgen::generate_simple_self_signed(vec!["anon.localhost".to_owned()]).unwrap();
-    let tls = TlsFiles {
-        cert_pem: certified.cert.pem(),
-        key_pem: certified.signing_key.serialize_pem(),
-    };
-    Prosody::start(ProsodyOptions {
-        tls: Some(tls),
-        ..ProsodyOptions::default()
-    })
-    .unwrap()
-}
 
 /// Bots that require STARTTLS and accept the self-signed certificate run cleanly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,6 +17,7 @@
 
 pub mod ca;
 pub mod clock;
+pub mod histogram;
 pub mod metrics;
 pub mod peers;
 pub mod plot;

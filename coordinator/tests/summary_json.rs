@@ -128,8 +128,8 @@ fn summary_of_real_runs_is_valid() {
     }
 }
 
-/// Documents with a missing key, a negative count or an unknown transport
-/// are rejected.
+/// Documents with a missing key, a negative count, an unknown transport or
+/// a round trip without a kind are rejected.
 #[test]
 fn schema_rejects_invalid_documents() {
     let scratch = tempfile::tempdir().expect("temp dir");
@@ -143,11 +143,28 @@ fn schema_rejects_invalid_documents() {
     transport["groups"][0]["settings"]["transport"] = Value::from("udp");
     let mut extra = summary.clone();
     extra["groups"][0]["windows"][0]["cpu_percent"] = Value::from(3);
+    let trips = serde_json::json!({
+        "kind": "tls", "count": 3, "p50": 4.1, "p90": 6.0, "p99": 6.0, "max": 6.0
+    });
+    let mut with_trips = summary.clone();
+    with_trips["groups"][0]["round_trips"] = Value::Array(vec![trips.clone()]);
+    let mut unnamed_trips = summary.clone();
+    let mut unnamed = trips;
+    unnamed["kind"] = Value::from("");
+    unnamed_trips["groups"][0]["round_trips"] = Value::Array(vec![unnamed]);
 
     let mut paths = Vec::new();
-    for (index, document) in [summary, missing, negative, transport, extra]
-        .iter()
-        .enumerate()
+    for (index, document) in [
+        summary,
+        missing,
+        negative,
+        transport,
+        extra,
+        with_trips,
+        unnamed_trips,
+    ]
+    .iter()
+    .enumerate()
     {
         let path = scratch.path().join(format!("document-{index}.json"));
         std::fs::write(&path, document.to_string()).expect("write document");
@@ -163,4 +180,6 @@ fn schema_rejects_invalid_documents() {
     assert!(verdicts[2].contains("-1"), "{}", verdicts[2]);
     assert!(verdicts[3].contains("'udp'"), "{}", verdicts[3]);
     assert!(verdicts[4].contains("cpu_percent"), "{}", verdicts[4]);
+    assert_eq!(verdicts[5], "valid");
+    assert!(verdicts[6].contains("''"), "{}", verdicts[6]);
 }

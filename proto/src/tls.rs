@@ -222,6 +222,10 @@ fn check_key_matches(
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .map_err(|err| identity_error(err.to_string()))?;
 
+    // Only the key check runs here, so the ring provider's missing
+    // post-quantum key exchange (the reason rustls 0.23.48 deprecates it)
+    // does not matter.
+    #[allow(deprecated)]
     let provider = rustls::crypto::ring::default_provider();
     match rustls::sign::CertifiedKey::from_der(chain, key_der, &provider) {
         Ok(_) => Ok(()),

@@ -5,12 +5,13 @@
 //!    and a lag over [`LATE_JOIN_THRESHOLD`] counts as a late join.
 //! 2. Connect and negotiate a session within `connect_timeout`. The moment
 //!    bind (and stream management, if requested) completes is "connected";
-//!    talk and leave times are offsets from it.
+//!    talk and leave times are offsets from it. The duration of each step
+//!    that succeeded goes into the group's round trips by kind.
 //! 3. Join its rooms: presence to `ROOM/NICK` with an MUC `<x/>` that
 //!    requests no history, sent to every room of the bot at once. The bot
 //!    has joined when its own presence (status code 110) has come back from
 //!    each room; a presence of type error fails the join. Bounded by
-//!    `join_timeout`.
+//!    `join_timeout`. Each room's wait is recorded as a `join` round trip.
 //! 4. Talk: from `talk_after`, send groupchat messages on a fixed timetable
 //!    (message k is due at talk start + k / talk_rate) for `talk_duration`,
 //!    to the bot's rooms in turn.
@@ -38,6 +39,7 @@ use crate::error::{BotError, FailureKind};
 use crate::group::plan::GroupPlan;
 use crate::group::stats::{GaugeGuard, GroupStats, Phase};
 use crate::session::{Inbound, Session, is_stanza};
+use crate::steps::StepTimes;
 use crate::xml::{Element, NS_CLIENT, escape};
 
 pub use marker::Marker;
@@ -154,11 +156,12 @@ impl Bot {
             .connect_attempts
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let connecting = GaugeGuard::enter(&self.stats.connecting);
+        let mut steps = StepTimes::new();
         let established = tokio::select! {
             _ = cancel.cancelled() => Err(Stop::Cancelled),
             result = tokio::time::timeout(
                 self.plan.connect_timeout,
-                Session::establish_from(&self.plan.endpoint, self.source_address, self.plan.stream_management),
+                Session::establish_timed(&self.plan.endpoint, self.source_address, self.plan.stream_management, &mut steps),
             ) => match result {
                 Ok(Ok(session)) => Ok(session),
                 Ok(Err(err)) => Err(Stop::Failed(err)),
@@ -166,6 +169,7 @@ impl Bot {
             },
         };
         drop(connecting);
+        steps.record_into(&self.stats.round_trips);
 
         let mut session = match established {
             Ok(session) => session,
@@ -240,12 +244,15 @@ impl Bot {
     }
 
     async fn join(&self, session: &mut Session) -> Result<(), BotError> {
+        // Each room's join is timed from its presence to its self-presence.
+        let mut sent_at = Vec::with_capacity(self.occupants.len());
         for occupant in &self.occupants {
             let presence = format!(
                 "<presence xmlns='{NS_CLIENT}' to='{}'><x xmlns='{NS_MUC}'><history maxstanzas='0'/></x></presence>",
                 escape(occupant)
             );
             session.send(&presence).await?;
+            sent_at.push(Instant::now());
         }
 
         let mut pending = vec![true; self.occupants.len()];
@@ -261,7 +268,13 @@ impl Bot {
                 Observed::SelfPresence {
                     room,
                     available: true,
-                } => pending[room] = false,
+                } => {
+                    if pending[room] {
+                        pending[room] = false;
+                        let elapsed = sent_at[room].elapsed();
+                        self.stats.round_trips.record("join", elapsed);
+                    }
+                }
                 Observed::JoinError { condition } => {
                     return Err(BotError::JoinRejected { condition });
                 }

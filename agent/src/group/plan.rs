@@ -426,8 +426,13 @@ fn endpoint(
 ) -> Result<Endpoint, Status> {
     let transport =
         ProtoTransport::try_from(request.transport).unwrap_or(ProtoTransport::Unspecified);
-    let tls_config = |accept_invalid: bool| {
-        tls::client_config(accept_invalid).map_err(|err| {
+    let tls_config = |accept_invalid: bool, direct: bool| {
+        let config = if direct {
+            tls::direct_tls_config(accept_invalid)
+        } else {
+            tls::client_config(accept_invalid)
+        };
+        config.map_err(|err| {
             Status::internal(format!(
                 "failed to build the TLS client configuration: {err}"
             ))
@@ -440,7 +445,9 @@ fn endpoint(
             &request.transport,
             "set TRANSPORT_WEBSOCKET, TRANSPORT_C2S or TRANSPORT_BOSH",
         )),
-        ProtoTransport::Bosh => bosh_endpoint(request, domain, limits, tls_config),
+        ProtoTransport::Bosh => bosh_endpoint(request, domain, limits, |accept_invalid| {
+            tls_config(accept_invalid, false)
+        }),
         ProtoTransport::Websocket => {
             let url = request.websocket_url.trim();
             let valid = url
@@ -461,7 +468,7 @@ fn endpoint(
             Ok(Endpoint::WebSocket {
                 url: url.to_owned(),
                 domain,
-                tls: tls_config(request.accept_invalid_certs)?,
+                tls: tls_config(request.accept_invalid_certs, false)?,
                 limits,
             })
         }
@@ -490,11 +497,12 @@ fn endpoint(
                 ProtoTlsMode::None => TlsMode::Never,
                 ProtoTlsMode::StarttlsIfOffered => TlsMode::IfOffered,
                 ProtoTlsMode::StarttlsRequired => TlsMode::Required,
+                ProtoTlsMode::Direct => TlsMode::Direct,
                 ProtoTlsMode::Unspecified => {
                     return Err(invalid(
                         "tls",
                         &request.tls,
-                        "set TLS_MODE_NONE, TLS_MODE_STARTTLS_IF_OFFERED or TLS_MODE_STARTTLS_REQUIRED",
+                        "set TLS_MODE_NONE, TLS_MODE_STARTTLS_IF_OFFERED, TLS_MODE_STARTTLS_REQUIRED or TLS_MODE_DIRECT",
                     ));
                 }
             };
@@ -503,7 +511,7 @@ fn endpoint(
                 port,
                 domain,
                 tls_mode,
-                tls: tls_config(request.accept_invalid_certs)?,
+                tls: tls_config(request.accept_invalid_certs, tls_mode == TlsMode::Direct)?,
                 limits,
             })
         }

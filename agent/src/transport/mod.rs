@@ -2,7 +2,8 @@
 //! [`Transport`] enum, so the session and bot code never see bytes.
 //!
 //! - [`tcp::TcpTransport`]: an RFC 6120 c2s stream, one XML document cut into
-//!   stanzas by [`crate::xml::StreamSplitter`], with STARTTLS.
+//!   stanzas by [`crate::xml::StreamSplitter`], with STARTTLS or with TLS
+//!   from the first byte (XEP-0368).
 //! - [`websocket::WsTransport`]: RFC 7395, one complete element per WebSocket
 //!   text message, `<open/>` and `<close/>` in place of the stream tags.
 //! - [`bosh::BoshTransport`]: XEP-0124 with XEP-0206, stanzas in `<body/>`
@@ -33,6 +34,7 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::error::BotError;
+use crate::steps::StepTimes;
 use crate::xml::{Element, NS_STREAM};
 
 /// How long `close` waits for the server to end its side of the stream.
@@ -72,12 +74,16 @@ pub enum StreamEvent {
     End,
 }
 
-/// Whether and how a c2s connection negotiates STARTTLS.
+/// Whether and how a c2s connection uses TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsMode {
     Never,
+    /// STARTTLS when the server offers it.
     IfOffered,
+    /// STARTTLS, failing the bot when the server does not offer it.
     Required,
+    /// TLS from the first byte (XEP-0368), so STARTTLS is not negotiated.
+    Direct,
 }
 
 /// Connection target and options, built once per group from the request.
@@ -158,24 +164,42 @@ impl Transport {
         endpoint: &Endpoint,
         source: Option<IpAddr>,
     ) -> Result<Transport, BotError> {
+        Self::connect_timed(endpoint, source, &mut StepTimes::new()).await
+    }
+
+    /// Like [`Transport::connect_from`], recording the `tcp`, `tls` and
+    /// `websocket` steps that succeed into `steps`.
+    pub async fn connect_timed(
+        endpoint: &Endpoint,
+        source: Option<IpAddr>,
+        steps: &mut StepTimes,
+    ) -> Result<Transport, BotError> {
         match endpoint {
             Endpoint::WebSocket {
                 url,
                 domain,
                 tls,
                 limits,
-            } => websocket::WsTransport::connect(url, domain, tls.clone(), source, *limits)
+            } => websocket::WsTransport::connect(url, domain, tls.clone(), source, *limits, steps)
                 .await
                 .map(|ws| Transport::WebSocket(Box::new(ws))),
             Endpoint::Tcp {
                 host,
                 port,
                 domain,
+                tls_mode,
+                tls,
                 limits,
-                ..
-            } => tcp::TcpTransport::connect(host, *port, domain, source, *limits)
-                .await
-                .map(Transport::Tcp),
+            } => {
+                let connect = tcp::TcpTransport::connect(host, *port, domain, source, *limits);
+                let mut tcp = steps.time("tcp", connect).await?;
+                if *tls_mode == TlsMode::Direct {
+                    steps
+                        .time("tls", tcp.upgrade_to_tls(Arc::clone(tls)))
+                        .await?;
+                }
+                Ok(Transport::Tcp(tcp))
+            }
             Endpoint::Bosh {
                 url,
                 domain,

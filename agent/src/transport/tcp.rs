@@ -1,11 +1,12 @@
-//! RFC 6120 client-to-server TCP transport with STARTTLS.
+//! RFC 6120 client-to-server TCP transport with STARTTLS or direct TLS.
 //!
 //! The connection is one XML stream per direction. Received bytes go into a
 //! [`StreamSplitter`], which returns the server's header, each stanza, and the
 //! final `</stream:stream>`. STARTTLS (RFC 6120 section 5) wraps the plain
 //! socket in a TLS session, after which both sides start new streams. The
 //! splitter is replaced then, because nothing sent in plaintext may survive
-//! the upgrade.
+//! the upgrade. Direct TLS (XEP-0368) runs the same handshake right after
+//! the TCP connect, before any XML.
 
 use std::sync::Arc;
 
@@ -149,7 +150,9 @@ impl TcpTransport {
         self.splitter.restart();
     }
 
-    /// Runs the TLS handshake on the socket after the server's `<proceed/>`.
+    /// Runs the TLS handshake on the plain socket with the domain as SNI:
+    /// after the server's `<proceed/>` for STARTTLS, or right after the TCP
+    /// connect for direct TLS. ALPN is whatever `config` offers.
     pub async fn upgrade_to_tls(
         &mut self,
         config: Arc<rustls::ClientConfig>,

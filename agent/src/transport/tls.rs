@@ -1,4 +1,4 @@
-//! rustls client configuration shared by STARTTLS and `wss://`.
+//! rustls client configuration shared by STARTTLS, direct TLS and `wss://`.
 //!
 //! By default the server certificate must chain to a Mozilla root from
 //! `webpki-roots` and match the server name. When a request sets
@@ -13,9 +13,25 @@ use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 
+/// ALPN protocol id of XMPP client connections with direct TLS (XEP-0368).
+pub const ALPN_XMPP_CLIENT: &[u8] = b"xmpp-client";
+
 /// Builds a client configuration with the ring provider. A group builds it
 /// once and shares it between its bots.
 pub fn client_config(accept_invalid_certs: bool) -> Result<Arc<ClientConfig>, rustls::Error> {
+    build(accept_invalid_certs, Vec::new())
+}
+
+/// Like [`client_config`], offering ALPN `xmpp-client`, which XEP-0368
+/// expects from a client that connects with TLS from the first byte.
+pub fn direct_tls_config(accept_invalid_certs: bool) -> Result<Arc<ClientConfig>, rustls::Error> {
+    build(accept_invalid_certs, vec![ALPN_XMPP_CLIENT.to_vec()])
+}
+
+fn build(
+    accept_invalid_certs: bool,
+    alpn_protocols: Vec<Vec<u8>>,
+) -> Result<Arc<ClientConfig>, rustls::Error> {
     // An explicit provider avoids depending on a process-wide default, which
     // rustls cannot pick when several providers are compiled in.
     // rustls 0.23.48 deprecates the ring provider because it lacks
@@ -27,7 +43,7 @@ pub fn client_config(accept_invalid_certs: bool) -> Result<Arc<ClientConfig>, ru
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
 
-    let config = if accept_invalid_certs {
+    let mut config = if accept_invalid_certs {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate {
@@ -40,6 +56,7 @@ pub fn client_config(accept_invalid_certs: bool) -> Result<Arc<ClientConfig>, ru
         };
         builder.with_root_certificates(roots).with_no_client_auth()
     };
+    config.alpn_protocols = alpn_protocols;
     Ok(Arc::new(config))
 }
 

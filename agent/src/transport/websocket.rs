@@ -37,6 +37,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::error::BotError;
+use crate::steps::StepTimes;
 use crate::transport::{CLOSE_WAIT, StreamEvent, StreamLimits};
 use crate::xml::{Element, Scope};
 
@@ -148,13 +149,15 @@ impl std::fmt::Debug for WsTransport {
 
 impl WsTransport {
     /// Connects TCP (from `source` when given), runs TLS for `wss://`, and
-    /// upgrades to WebSocket with subprotocol `xmpp`.
+    /// upgrades to WebSocket with subprotocol `xmpp`. The `tcp`, `tls` and
+    /// `websocket` steps that succeed go into `steps`.
     pub async fn connect(
         url: &str,
         domain: &str,
         tls: Arc<rustls::ClientConfig>,
         source: Option<std::net::IpAddr>,
         limits: StreamLimits,
+        steps: &mut StepTimes,
     ) -> Result<WsTransport, BotError> {
         let mut request = url.into_client_request()?;
         request
@@ -165,13 +168,16 @@ impl WsTransport {
         // so that a refused port is reported as `refused` and the socket can
         // be bound to a source address.
         let (host, port) = connect_target(request.uri());
-        let socket = super::connect::open_tcp(&host, port, source).await?;
+        let socket = steps
+            .time("tcp", super::connect::open_tcp(&host, port, source))
+            .await?;
 
         let inner = if request.uri().scheme_str() == Some("wss") {
             let server_name = rustls::pki_types::ServerName::try_from(host.clone())
                 .map_err(|_| BotError::TlsServerName { name: host.clone() })?;
-            let tls = tokio_rustls::TlsConnector::from(tls)
-                .connect(server_name, socket)
+            let handshake = tokio_rustls::TlsConnector::from(tls).connect(server_name, socket);
+            let tls = steps
+                .time("tls", handshake)
                 .await
                 .map_err(BotError::TlsHandshake)?;
             MaybeTlsStream::Rustls(tls)
@@ -194,16 +200,17 @@ impl WsTransport {
             .read_buffer_size(WS_READ_BUFFER_BYTES)
             .max_message_size(Some(limits.max_stanza_bytes))
             .max_frame_size(Some(limits.max_stanza_bytes));
-        let (ws, _response) =
-            tokio_tungstenite::client_async_with_config(request, socket, Some(config))
-                .await
-                .map_err(|err| match err {
-                    // tungstenite checks the selected subprotocol itself.
-                    WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(_)) => {
-                        BotError::NoXmppSubprotocol
-                    }
-                    other => BotError::from(other),
-                })?;
+        let upgrade = tokio_tungstenite::client_async_with_config(request, socket, Some(config));
+        let (ws, _response) = steps
+            .time("websocket", upgrade)
+            .await
+            .map_err(|err| match err {
+                // tungstenite checks the selected subprotocol itself.
+                WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(_)) => {
+                    BotError::NoXmppSubprotocol
+                }
+                other => BotError::from(other),
+            })?;
 
         // The handshake's bytes are no part of a message.
         if let Ok(mut progress) = progress.lock() {

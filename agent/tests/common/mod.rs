@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
-use xmppload_agent::testing::Prosody;
+use xmppload_agent::testing::{Prosody, ProsodyOptions, TlsFiles};
 use xmppload_agent::{AgentConfig, serve};
 use xmppload_proto::v1::bot_agent_client::BotAgentClient;
 use xmppload_proto::v1::{GroupReport, RunGroupRequest, TlsMode, Transport};
@@ -171,6 +171,21 @@ pub fn merged_histogram(
         merged.add(&interval).unwrap();
     }
     merged
+}
+
+/// Starts Prosody with a fresh self-signed certificate for its domain, so
+/// it offers STARTTLS, `wss://` and direct TLS.
+pub fn prosody_with_certificate() -> Prosody {
+    let certified = rcgen::generate_simple_self_signed(vec!["anon.localhost".to_owned()]).unwrap();
+    let tls = TlsFiles {
+        cert_pem: certified.cert.pem(),
+        key_pem: certified.signing_key.serialize_pem(),
+    };
+    Prosody::start(ProsodyOptions {
+        tls: Some(tls),
+        ..ProsodyOptions::default()
+    })
+    .unwrap()
 }
 
 /// Prints the Prosody log, for failing tests.

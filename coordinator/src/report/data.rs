@@ -19,6 +19,7 @@ pub struct RunData {
     pub latency: Vec<LatencyReport>,
     pub phases: Vec<PhaseWindow>,
     pub schedule_lag: Vec<ScheduleLagRow>,
+    pub round_trips: Vec<RoundTripRow>,
     /// Rows in `server_metrics.csv`: none when the server's metrics endpoint
     /// was never read, or every read failed.
     pub server_metric_rows: usize,
@@ -169,6 +170,21 @@ pub struct ScheduleLagRow {
     pub max_us: u64,
 }
 
+/// One row of `round_trips.csv`: the durations of one step kind in one
+/// group, merged over the agents' reports of about one second.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoundTripRow {
+    /// Line in `round_trips.csv`, so that errors found later can name it.
+    pub line: u64,
+    pub t_s: f64,
+    pub group: String,
+    /// Step name such as `tcp`, `tls`, `auth` or `join`.
+    pub kind: String,
+    /// V2 serialization of the durations (microseconds), kept encoded for
+    /// the same reason as in [`LatencyReport`].
+    pub encoded_histogram: Vec<u8>,
+}
+
 impl RunData {
     /// Group names: those of `run.json` in scenario order, then any group
     /// that only the CSV files name, in order of first appearance.
@@ -248,6 +264,7 @@ impl RunData {
             latency: Vec::new(),
             phases: Vec::new(),
             schedule_lag: Vec::new(),
+            round_trips: Vec::new(),
             server_metric_rows: 0,
             missing_files: Vec::new(),
             skipped_rows: Vec::new(),

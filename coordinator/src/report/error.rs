@@ -87,6 +87,12 @@ pub enum RowProblem {
 
     #[error("`kind` is {0:?}, expected join or send")]
     UnknownLagKind(String),
+
+    #[error("`kind` is empty, expected a step name such as tls or bind")]
+    EmptyKind,
+
+    #[error("`count` is {count} but `histogram` holds {samples} samples")]
+    CountMismatch { count: u64, samples: u64 },
 }
 
 fn line_suffix(line: Option<u64>) -> String {

@@ -15,8 +15,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::data::{
-    BotsReport, LatencyReport, MonitorSample, Phase, PhaseWindow, RunData, ScheduleLagRow,
-    SkippedRow, decode_histogram,
+    BotsReport, LatencyReport, MonitorSample, Phase, PhaseWindow, RoundTripRow, RunData,
+    ScheduleLagRow, SkippedRow, decode_histogram,
 };
 use super::error::{ReportError, RowProblem};
 use crate::results::run_info::RunInfo;
@@ -25,7 +25,7 @@ use crate::results::run_info::RunInfo;
 use crate::results::{
     BOTS_HEADER as BOTS_COLUMNS, LATENCY_HEADER as LATENCY_COLUMNS,
     MONITOR_HEADER as MONITOR_COLUMNS, PHASES_HEADER as PHASES_COLUMNS,
-    SCHEDULE_LAG_HEADER as SCHEDULE_LAG_COLUMNS,
+    ROUND_TRIPS_HEADER as ROUND_TRIPS_COLUMNS, SCHEDULE_LAG_HEADER as SCHEDULE_LAG_COLUMNS,
 };
 
 pub const RUN_JSON: &str = "run.json";
@@ -34,6 +34,7 @@ pub const BOTS_CSV: &str = "bots.csv";
 pub const LATENCY_CSV: &str = "latency.csv";
 pub const PHASES_CSV: &str = "phases.csv";
 pub const SCHEDULE_LAG_CSV: &str = "schedule_lag.csv";
+pub const ROUND_TRIPS_CSV: &str = "round_trips.csv";
 pub const SERVER_METRICS_CSV: &str = "server_metrics.csv";
 
 /// Reads `run.json` and the CSV files of the results folder `dir`.
@@ -57,18 +58,25 @@ pub fn load(dir: &Path) -> Result<RunData, ReportError> {
         latency_report,
     )?;
     let phases = read_csv(dir, PHASES_CSV, PHASES_COLUMNS, &mut notes, phase_window)?;
-    // Folders written before the coordinator recorded schedule lag have no
-    // such file, which is no gap in their data, so only its skipped rows
-    // are kept as notes.
-    let mut lag_notes = FolderNotes::default();
+    // Folders written before the coordinator recorded schedule lag or
+    // round trips have no such files, which is no gap in their data, so
+    // only their skipped rows are kept as notes.
+    let mut newer_notes = FolderNotes::default();
     let schedule_lag = read_csv(
         dir,
         SCHEDULE_LAG_CSV,
         SCHEDULE_LAG_COLUMNS,
-        &mut lag_notes,
+        &mut newer_notes,
         schedule_lag_row,
     )?;
-    notes.skipped_rows.extend(lag_notes.skipped_rows);
+    let round_trips = read_csv(
+        dir,
+        ROUND_TRIPS_CSV,
+        ROUND_TRIPS_COLUMNS,
+        &mut newer_notes,
+        round_trip_row,
+    )?;
+    notes.skipped_rows.extend(newer_notes.skipped_rows);
     let server_metric_rows = count_data_rows(&dir.join(SERVER_METRICS_CSV));
 
     Ok(RunData {
@@ -79,6 +87,7 @@ pub fn load(dir: &Path) -> Result<RunData, ReportError> {
         latency,
         phases,
         schedule_lag,
+        round_trips,
         server_metric_rows,
         missing_files: notes.missing_files,
         skipped_rows: notes.skipped_rows,
@@ -384,6 +393,38 @@ fn schedule_lag_row(raw: ScheduleLagRecord, _line: u64) -> Result<ScheduleLagRow
         p50_us: raw.p50_us,
         p99_us: raw.p99_us,
         max_us: raw.max_us,
+    })
+}
+
+/// The columns of `round_trips.csv` that the report reads; the quantile
+/// columns are for people and are recomputed from the histogram.
+#[derive(Deserialize)]
+struct RoundTripRecord {
+    t_s: f64,
+    group: String,
+    kind: String,
+    count: u64,
+    histogram: String,
+}
+
+fn round_trip_row(raw: RoundTripRecord, line: u64) -> Result<RoundTripRow, RowProblem> {
+    if raw.kind.trim().is_empty() {
+        return Err(RowProblem::EmptyKind);
+    }
+    let encoded_histogram = BASE64.decode(raw.histogram.trim())?;
+    let samples = decode_histogram(&encoded_histogram)?.map_or(0, |h| h.len());
+    if samples != raw.count {
+        return Err(RowProblem::CountMismatch {
+            count: raw.count,
+            samples,
+        });
+    }
+    Ok(RoundTripRow {
+        line,
+        t_s: finite("t_s", raw.t_s)?,
+        group: raw.group,
+        kind: raw.kind,
+        encoded_histogram,
     })
 }
 

@@ -13,6 +13,7 @@ mod error;
 pub mod html;
 mod load;
 mod markdown;
+mod round_trips;
 pub mod runs;
 pub mod stats;
 pub mod summary;

@@ -15,6 +15,7 @@ use super::compare::{self, ProcessComparison};
 use super::data::{BotsReport, Phase, RunData, ScheduleLagRow};
 use super::error::{ReportError, RowProblem};
 use super::load::{BOTS_CSV, LATENCY_CSV};
+use super::round_trips::{self, KindRoundTrips};
 use super::stats::Summary;
 use crate::results::run_info::IncompleteSlice;
 
@@ -49,6 +50,9 @@ pub struct GroupSummary {
     pub windows: Vec<WindowSummary>,
     /// Join and send lag behind schedule, from `schedule_lag.csv`.
     pub schedule_lag: Vec<ScheduleLagRow>,
+    /// Durations of each step kind over the whole group, from
+    /// `round_trips.csv`, in [`round_trips::kind_order`].
+    pub round_trips: Vec<KindRoundTrips>,
 }
 
 /// Last reported cumulative counters of a group, summed over agents.
@@ -153,7 +157,8 @@ pub struct MessageCounts {
     pub reflections: u64,
 }
 
-/// Send-to-reflection latency in milliseconds.
+/// Percentiles of a latency histogram in milliseconds, such as the
+/// send-to-reflection latency or the duration of one connection step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LatencyPercentiles {
     pub count: u64,
@@ -161,6 +166,20 @@ pub struct LatencyPercentiles {
     pub p90_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+}
+
+impl LatencyPercentiles {
+    /// Reads the percentiles of a histogram of microsecond values.
+    pub fn of(histogram: &Histogram<u64>) -> LatencyPercentiles {
+        let ms = |micros: u64| micros as f64 / 1000.0;
+        LatencyPercentiles {
+            count: histogram.len(),
+            p50_ms: ms(histogram.value_at_quantile(0.50)),
+            p90_ms: ms(histogram.value_at_quantile(0.90)),
+            p99_ms: ms(histogram.value_at_quantile(0.99)),
+            max_ms: ms(histogram.max()),
+        }
+    }
 }
 
 /// Computes every number of the report from `data`.
@@ -218,6 +237,7 @@ fn summarize_group(
             .filter(|row| row.group == group)
             .cloned()
             .collect(),
+        round_trips: round_trips::group_round_trips(data, group)?,
     })
 }
 
@@ -402,16 +422,9 @@ fn latency_in(
             }
         }
     }
-    Ok(merged.filter(|h| !h.is_empty()).map(|h| {
-        let ms = |micros: u64| micros as f64 / 1000.0;
-        LatencyPercentiles {
-            count: h.len(),
-            p50_ms: ms(h.value_at_quantile(0.50)),
-            p90_ms: ms(h.value_at_quantile(0.90)),
-            p99_ms: ms(h.value_at_quantile(0.99)),
-            max_ms: ms(h.max()),
-        }
-    }))
+    Ok(merged
+        .filter(|h| !h.is_empty())
+        .map(|h| LatencyPercentiles::of(&h)))
 }
 
 fn bot_totals(data: &RunData, group: &str, unfinished: &[&str]) -> BotTotals {

@@ -63,6 +63,19 @@ pub struct GroupJson {
     /// Failed bots by kind, summed over the agents that finished.
     pub failures_by_kind: BTreeMap<String, u64>,
     pub windows: Vec<WindowJson>,
+    /// Step durations over the whole group in ms, one entry per kind in
+    /// connection-step order. Runs without `round_trips.csv` have none.
+    pub round_trips: Vec<RoundTripsJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RoundTripsJson {
+    pub kind: String,
+    pub count: u64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
 }
 
 /// Every setting of a group that changes what the server has to do.
@@ -252,6 +265,18 @@ fn group_json(group: &GroupSummary, info: Option<&GroupInfo>) -> GroupJson {
         },
         failures_by_kind: totals.errors.clone(),
         windows: group.windows.iter().map(window_json).collect(),
+        round_trips: group
+            .round_trips
+            .iter()
+            .map(|trips| RoundTripsJson {
+                kind: trips.kind.clone(),
+                count: trips.latency.count,
+                p50: trips.latency.p50_ms,
+                p90: trips.latency.p90_ms,
+                p99: trips.latency.p99_ms,
+                max: trips.latency.max_ms,
+            })
+            .collect(),
     }
 }
 

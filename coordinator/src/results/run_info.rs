@@ -77,7 +77,8 @@ pub struct GroupInfo {
     pub name: String,
     /// `websocket` or `c2s`.
     pub transport: String,
-    /// `none`, `starttls` or `starttls-required`.
+    /// `none`, `starttls`, `starttls-required` or `direct` for c2s, and
+    /// `none` or `wss` for WebSocket.
     pub tls: String,
     pub stream_management: bool,
     pub bots: u32,

@@ -110,6 +110,21 @@ pub const SCHEDULE_LAG_HEADER: &[&str] = &[
     "group", "kind", "samples", "late", "p50_us", "p99_us", "max_us",
 ];
 
+/// Column names of `round_trips.csv`: per second, group and step kind, the
+/// durations merged over the agents in ms, and their V2 histogram (µs) in
+/// base64 so that the report can merge any span exactly.
+pub const ROUND_TRIPS_HEADER: &[&str] = &[
+    "t_s",
+    "group",
+    "kind",
+    "count",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "max_ms",
+    "histogram",
+];
+
 /// Column names of `clock.csv`: one row per clock offset estimate of a peer.
 pub const CLOCK_HEADER: &[&str] = &["t_s", "peer", "role", "offset_micros", "uncertainty_micros"];
 
@@ -122,6 +137,7 @@ pub struct ResultsDir {
     phases: CsvFile,
     server_metrics: CsvFile,
     schedule_lag: CsvFile,
+    round_trips: CsvFile,
     clock: CsvFile,
 }
 
@@ -159,6 +175,7 @@ impl ResultsDir {
             phases: CsvFile::create(dir.join("phases.csv"), PHASES_HEADER)?,
             server_metrics: CsvFile::create(dir.join("server_metrics.csv"), SERVER_METRICS_HEADER)?,
             schedule_lag: CsvFile::create(dir.join("schedule_lag.csv"), SCHEDULE_LAG_HEADER)?,
+            round_trips: CsvFile::create(dir.join("round_trips.csv"), ROUND_TRIPS_HEADER)?,
             clock: CsvFile::create(dir.join("clock.csv"), CLOCK_HEADER)?,
             dir,
         })
@@ -237,6 +254,14 @@ impl ResultsDir {
         T: AsRef<[u8]>,
     {
         self.schedule_lag.append(record)
+    }
+
+    pub fn append_round_trip<I, T>(&self, record: I) -> Result<(), ResultsError>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<[u8]>,
+    {
+        self.round_trips.append(record)
     }
 
     pub fn append_clock<I, T>(&self, record: I) -> Result<(), ResultsError>

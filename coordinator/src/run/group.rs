@@ -18,6 +18,7 @@ use xmppload_proto::{PROTOCOL_VERSION, unix_micros_now};
 use super::clocks::{self, ClockTrack};
 use super::lag::ScheduleLag;
 use super::placement::{Indices, Share, deal};
+use super::round_trips::{self, RoundTripMerge};
 use super::{GROUP_GRACE, seconds_since};
 use crate::peers::AgentPeer;
 use crate::progress::Progress;
@@ -151,6 +152,16 @@ pub async fn run(
         refresh_done.clone(),
     ));
 
+    let trips = Arc::new(RoundTripMerge::new());
+    let trips_done = CancellationToken::new();
+    let trips_writer = round_trips::spawn_writer(
+        trips.clone(),
+        results.clone(),
+        started,
+        spec.name.clone(),
+        trips_done.clone(),
+    );
+
     let bound = spec.deadline() + START_LEAD + GROUP_GRACE;
     let streams = agents
         .iter()
@@ -159,7 +170,7 @@ pub async fn run(
         .filter(|(_, slice)| slice.count() > 0)
         .map(|((agent, track), slice)| {
             let request = request(spec, server, slice, agent.clock.to_peer(start_at));
-            let stream = stream_slice(agent, track, request, results, started, progress, stop);
+            let stream = stream_slice(agent, track, request, results, &trips, started, progress, stop);
             async move {
                 match tokio::time::timeout(bound, stream).await {
                     Ok(outcome) => outcome,
@@ -187,6 +198,10 @@ pub async fn run(
     refresh_done.cancel();
     if let Err(err) = refresher.await {
         warn!(group = %spec.name, %err, "the clock refresh task failed");
+    }
+    trips_done.cancel();
+    if let Err(err) = trips_writer.await {
+        warn!(group = %spec.name, %err, "the round_trips.csv writer task failed");
     }
 
     let mut group_outcome = GroupOutcome {
@@ -294,7 +309,7 @@ fn request(
     slice: &Indices,
     start_at_peer: i64,
 ) -> RunGroupRequest {
-    let (host, port) = server.c2s.clone().unwrap_or_default();
+    let (host, port) = server.c2s_target().cloned().unwrap_or_default();
     let (index_offset, index_stride, indices) = match slice {
         Indices::Progression { offset, stride, .. } => (*offset, *stride, Vec::new()),
         Indices::List(indices) => (0, 1, indices.clone()),
@@ -319,6 +334,7 @@ fn request(
             scenario::TlsMode::None => TlsMode::None,
             scenario::TlsMode::Starttls => TlsMode::StarttlsIfOffered,
             scenario::TlsMode::StarttlsRequired => TlsMode::StarttlsRequired,
+            scenario::TlsMode::Direct => TlsMode::Direct,
         } as i32,
         accept_invalid_certs: server.accept_invalid_certs,
         room: spec.room.clone(),
@@ -355,11 +371,13 @@ fn millis(duration: Duration) -> u64 {
 }
 
 /// Reads one agent's reports until its final one, writing each as it comes.
+#[allow(clippy::too_many_arguments)]
 async fn stream_slice(
     agent: &AgentPeer,
     clock: &ClockTrack,
     request: RunGroupRequest,
     results: &ResultsDir,
+    trips: &RoundTripMerge,
     started: i64,
     progress: &Progress,
     stop: &CancellationToken,
@@ -414,6 +432,9 @@ async fn stream_slice(
         }
         if let Err(err) = outcome.lag.add_report(&report) {
             warn!(agent = %agent.info.name, %group, %err, "dropping a report's schedule lag");
+        }
+        if let Err(err) = trips.add_report(&report) {
+            warn!(agent = %agent.info.name, %group, %err, "dropping part of a report's round trips");
         }
         if let Some(phases) = report.phases {
             outcome.phases = phases_to_local(clock, phases);
@@ -557,6 +578,53 @@ fn merge_phases<'a>(all: impl Iterator<Item = &'a PhaseTimes>) -> PhaseTimes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::{Overrides, Scenario, Step};
+
+    /// A direct-TLS c2s group requests TLS_MODE_DIRECT on the direct-TLS
+    /// listener from the agents.
+    #[test]
+    fn direct_tls_request_targets_its_listener() {
+        let text = r#"
+name = "direct"
+
+[server]
+domain = "anon.localhost"
+muc_domain = "conference.anon.localhost"
+c2s = "127.0.0.1:5222"
+c2s_direct_tls = "127.0.0.1:5223"
+tls = "direct"
+
+[agents]
+addresses = ["http://127.0.0.1:15051"]
+
+[defaults]
+room = "study"
+
+[[timeline]]
+group = "secure"
+transport = "c2s"
+bots = 2
+"#;
+        let scenario = Scenario::parse(
+            std::path::Path::new("direct.toml"),
+            text,
+            &Overrides::default(),
+        )
+        .unwrap();
+        let Some(Step::Group(spec)) = scenario.timeline.first() else {
+            panic!("the timeline starts with a group");
+        };
+        let slice = Indices::Progression {
+            offset: 0,
+            stride: 1,
+            count: 2,
+        };
+        let request = request(spec, &scenario.server, &slice, 0);
+        assert_eq!(request.tls, TlsMode::Direct as i32);
+        assert_eq!(request.host, "127.0.0.1");
+        assert_eq!(request.port, 5223);
+        assert_eq!(tls_label(spec.transport, &scenario.server), "direct");
+    }
 
     /// Merging keeps the earliest start and latest end and ignores absent phases.
     #[test]

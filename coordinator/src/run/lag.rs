@@ -6,11 +6,9 @@
 //! bounds, so memory does not grow with the run's length.
 
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::Deserializer;
 use xmppload_proto::v1::GroupReport;
 
-/// Significant decimal digits, as the agents record them.
-const PRECISION: u8 = 3;
+use crate::histogram::{add_serialized, new_histogram};
 
 /// Merged join and send lag, in microseconds.
 #[derive(Debug)]
@@ -64,40 +62,17 @@ fn row(group: &str, kind: &str, histogram: &Histogram<u64>, late: u64) -> [Strin
     ]
 }
 
-fn add_serialized(target: &mut Histogram<u64>, bytes: &[u8]) -> Result<(), String> {
-    if bytes.is_empty() {
-        return Ok(());
-    }
-    let interval: Histogram<u64> = Deserializer::new()
-        .deserialize(&mut &bytes[..])
-        .map_err(|err| format!("does not decode: {err:?}"))?;
-    target
-        .add(&interval)
-        .map_err(|err| format!("does not merge: {err:?}"))
-}
-
-fn new_histogram() -> Histogram<u64> {
-    match Histogram::new(PRECISION) {
-        Ok(histogram) => histogram,
-        Err(err) => unreachable!("constant histogram precision rejected: {err:?}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hdrhistogram::serialization::{Serializer, V2Serializer};
+    use crate::histogram::serialize;
 
     fn serialized(values: &[u64]) -> Vec<u8> {
         let mut histogram = new_histogram();
         for value in values {
             histogram.record(*value).unwrap();
         }
-        let mut bytes = Vec::new();
-        V2Serializer::new()
-            .serialize(&histogram, &mut bytes)
-            .unwrap();
-        bytes
+        serialize(&histogram)
     }
 
     /// Reports of two agents merge into one row per kind with exact counts.

@@ -14,6 +14,7 @@ mod lag;
 mod monitor;
 pub mod placement;
 mod roster;
+mod round_trips;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -38,6 +38,9 @@ pub struct Server {
     pub muc_domain: String,
     /// Host and port of the c2s listener, when any group uses c2s.
     pub c2s: Option<(String, u16)>,
+    /// Host and port of the listener that speaks TLS from the first byte
+    /// (XEP-0368), which c2s groups use when `tls` is `direct`.
+    pub c2s_direct_tls: Option<(String, u16)>,
     pub websocket_url: Option<String>,
     /// `http://` or `https://` URL of the BOSH endpoint, when any group
     /// uses BOSH.
@@ -51,6 +54,8 @@ pub enum TlsMode {
     None,
     Starttls,
     StarttlsRequired,
+    /// TLS from the first byte on the `c2s_direct_tls` listener (XEP-0368).
+    Direct,
 }
 
 impl TlsMode {
@@ -59,6 +64,18 @@ impl TlsMode {
             TlsMode::None => "none",
             TlsMode::Starttls => "starttls",
             TlsMode::StarttlsRequired => "starttls-required",
+            TlsMode::Direct => "direct",
+        }
+    }
+}
+
+impl Server {
+    /// Address that c2s groups connect to: `c2s_direct_tls` with direct
+    /// TLS, `c2s` otherwise.
+    pub fn c2s_target(&self) -> Option<&(String, u16)> {
+        match self.tls {
+            TlsMode::Direct => self.c2s_direct_tls.as_ref(),
+            _ => self.c2s.as_ref(),
         }
     }
 }

@@ -22,6 +22,7 @@ pub struct RawServer {
     pub domain: Spanned<String>,
     pub muc_domain: Spanned<String>,
     pub c2s: Option<Spanned<String>>,
+    pub c2s_direct_tls: Option<Spanned<String>>,
     pub websocket_url: Option<Spanned<String>>,
     pub bosh_url: Option<Spanned<String>>,
     pub tls: Option<Spanned<String>>,

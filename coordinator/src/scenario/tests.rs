@@ -518,3 +518,74 @@ fn bad_bosh_settings_name_field() {
         assert!(err.contains(expected), "expected {expected:?}, got {err:?}");
     }
 }
+
+/// `tls = "direct"` sends c2s groups to `c2s_direct_tls` instead of `c2s`.
+#[test]
+fn direct_tls_uses_its_own_address() {
+    let text = VALID.replace(
+        "c2s = \"127.0.0.1:5222\"",
+        "c2s = \"127.0.0.1:5222\"\nc2s_direct_tls = \"127.0.0.1:5223\"\ntls = \"direct\"",
+    );
+    let scenario = parse(&text).unwrap();
+    assert_eq!(scenario.server.tls, TlsMode::Direct);
+    assert_eq!(scenario.server.tls.as_str(), "direct");
+    assert_eq!(
+        scenario.server.c2s_target(),
+        Some(&("127.0.0.1".to_string(), 5223))
+    );
+
+    // Without direct TLS the plain c2s address stays the target.
+    let plain = parse(VALID).unwrap();
+    assert_eq!(
+        plain.server.c2s_target(),
+        Some(&("127.0.0.1".to_string(), 5222))
+    );
+
+    // Direct TLS alone is enough for c2s groups.
+    let only_direct = VALID.replace(
+        "c2s = \"127.0.0.1:5222\"",
+        "c2s_direct_tls = \"127.0.0.1:5223\"\ntls = \"direct\"",
+    );
+    assert!(parse(&only_direct).is_ok());
+}
+
+/// A direct-TLS setup with a missing or unused address is rejected with the fix.
+#[test]
+fn direct_tls_errors_name_the_fix() {
+    let without_address = VALID.replace(
+        "c2s = \"127.0.0.1:5222\"",
+        "c2s = \"127.0.0.1:5222\"\ntls = \"direct\"",
+    );
+    let err = error_of(&without_address);
+    assert!(
+        err.contains("c2s with tls = \"direct\" needs `server.c2s_direct_tls`"),
+        "{err}"
+    );
+
+    let unused = VALID.replace(
+        "c2s = \"127.0.0.1:5222\"",
+        "c2s = \"127.0.0.1:5222\"\nc2s_direct_tls = \"127.0.0.1:5223\"",
+    );
+    let err = error_of(&unused);
+    assert!(err.contains("field `server.c2s_direct_tls`"), "{err}");
+    assert!(err.contains("set tls = \"direct\" to use it"), "{err}");
+
+    let bad_address = VALID.replace(
+        "c2s = \"127.0.0.1:5222\"",
+        "c2s_direct_tls = \"localhost\"\ntls = \"direct\"",
+    );
+    let err = error_of(&bad_address);
+    assert!(
+        err.contains("field `server.c2s_direct_tls`: `localhost` is not HOST:PORT"),
+        "{err}"
+    );
+
+    let err = error_of(&VALID.replace(
+        "c2s = \"127.0.0.1:5222\"",
+        "c2s = \"127.0.0.1:5222\"\ntls = \"tls\"",
+    ));
+    assert!(
+        err.contains("use none, starttls, starttls-required or direct"),
+        "{err}"
+    );
+}

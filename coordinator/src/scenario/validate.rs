@@ -208,6 +208,11 @@ fn server(cx: &Context, raw: Spanned<super::raw::RawServer>) -> Result<Server, S
         None => None,
         Some(value) => Some(host_port(cx, value, "server.c2s")?),
     };
+    let c2s_direct_tls_span = raw.c2s_direct_tls.as_ref().map(|value| value.span());
+    let c2s_direct_tls = match raw.c2s_direct_tls {
+        None => None,
+        Some(value) => Some(host_port(cx, value, "server.c2s_direct_tls")?),
+    };
 
     let websocket_url = match raw.websocket_url {
         None => None,
@@ -240,23 +245,39 @@ fn server(cx: &Context, raw: Spanned<super::raw::RawServer>) -> Result<Server, S
                 "none" => TlsMode::None,
                 "starttls" => TlsMode::Starttls,
                 "starttls-required" => TlsMode::StarttlsRequired,
+                "direct" => TlsMode::Direct,
                 other => {
                     return Err(cx.invalid(
                         span,
                         "server.tls",
                         format!(
-                            "`{other}` is not a TLS mode; use none, starttls or starttls-required"
+                            "`{other}` is not a TLS mode; use none, starttls, starttls-required or direct"
                         ),
                     ));
                 }
             }
         }
     };
+    // A direct-TLS address that no group would use is most likely a
+    // forgotten `tls = "direct"`, so it is rejected rather than ignored.
+    if let Some(span) = c2s_direct_tls_span
+        && tls != TlsMode::Direct
+    {
+        return Err(cx.invalid(
+            span,
+            "server.c2s_direct_tls",
+            format!(
+                "is set but `server.tls` is `{}`; set tls = \"direct\" to use it, or remove it",
+                tls.as_str()
+            ),
+        ));
+    }
 
     Ok(Server {
         domain,
         muc_domain,
         c2s,
+        c2s_direct_tls,
         websocket_url,
         bosh_url,
         tls,
@@ -567,7 +588,14 @@ fn timeline_step(
                 "websocket needs `server.websocket_url`; add it to [server]",
             ));
         }
-        Transport::C2s if server.c2s.is_none() => {
+        Transport::C2s if server.tls == TlsMode::Direct && server.c2s_direct_tls.is_none() => {
+            return Err(cx.invalid(
+                transport_span,
+                &field("transport"),
+                "c2s with tls = \"direct\" needs `server.c2s_direct_tls` (\"HOST:PORT\"); add it to [server]",
+            ));
+        }
+        Transport::C2s if server.c2s_target().is_none() => {
             return Err(cx.invalid(
                 transport_span,
                 &field("transport"),

@@ -286,6 +286,7 @@ pub(super) fn render_group(out: &mut String, group: &GroupSummary) {
         render_cpu_table(out, &group.windows);
         render_traffic_table(out, &group.windows);
     }
+    render_round_trips(out, group);
 
     if totals.errors.is_empty() {
         let _ = writeln!(out, "<p>No failures.</p>");
@@ -354,6 +355,39 @@ fn interval_cell(cpu: &Summary) -> String {
         Some(interval) => format!("{:.1} to {:.1}", interval.low, interval.high),
         None => NOT_AVAILABLE.to_owned(),
     }
+}
+
+/// Same table as in `report.md`: the time each step took over the group.
+fn render_round_trips(out: &mut String, group: &GroupSummary) {
+    if group.round_trips.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "<h3>Round trips by kind</h3>\n<p>The time each step took, from its first \
+         byte sent to the answer that ends it, over the whole group.</p>\n<table>"
+    );
+    header_row(
+        out,
+        &[
+            "kind", "count", "p50 (ms)", "p90 (ms)", "p99 (ms)", "max (ms)",
+        ],
+    );
+    for trips in &group.round_trips {
+        let latency = &trips.latency;
+        row(
+            out,
+            &[
+                text(&trips.kind),
+                number(latency.count),
+                decimal(Some(latency.p50_ms), 2),
+                decimal(Some(latency.p90_ms), 2),
+                decimal(Some(latency.p99_ms), 2),
+                decimal(Some(latency.max_ms), 2),
+            ],
+        );
+    }
+    out.push_str("</table>\n");
 }
 
 fn render_traffic_table(out: &mut String, windows: &[WindowSummary]) {

@@ -42,6 +42,7 @@ pub(super) fn render_group(out: &mut String, group: &GroupSummary, interval_ms: 
         render_cpu_table(out, &group.windows, interval_ms);
         render_traffic_table(out, &group.windows);
     }
+    render_round_trips(out, group);
 
     let _ = writeln!(out, "Errors by kind:\n");
     if totals.errors.is_empty() {
@@ -76,6 +77,38 @@ fn render_schedule_lag(out: &mut String, group: &GroupSummary) {
             row.p50_us as f64 / 1000.0,
             row.p99_us as f64 / 1000.0,
             row.max_us as f64 / 1000.0,
+        );
+    }
+    out.push('\n');
+}
+
+/// Shows how long each step took, merged over the agents and the whole
+/// group. Runs recorded before `round_trips.csv` existed show nothing.
+fn render_round_trips(out: &mut String, group: &GroupSummary) {
+    if group.round_trips.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "Round trips by kind: the time each step took, from its first byte sent \
+         to the answer that ends it, over the whole group.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| kind | count | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) |\n\
+         | --- | --- | --- | --- | --- | --- |"
+    );
+    for trips in &group.round_trips {
+        let latency = &trips.latency;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            cell(&trips.kind),
+            latency.count,
+            latency.p50_ms,
+            latency.p90_ms,
+            latency.p99_ms,
+            latency.max_ms,
         );
     }
     out.push('\n');
