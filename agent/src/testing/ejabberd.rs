@@ -31,8 +31,8 @@ const TEMPLATE: &str = concat!(
 );
 /// Parent directories searched for the `ejabberd-VERSION` code directory.
 /// Debian installs it under the multiarch library directory, which is not on
-/// the VM's default code path, so `ERL_LIBS` has to name it. Builds from
-/// source put it under the VM's own `lib`, where naming it does no harm.
+/// the VM's default code path, so `ERL_LIBS` has to name it. The VM's own
+/// `lib` is searched too, for installs that put ejabberd there.
 const LIBRARY_ROOTS: &[&str] = &["/usr/lib", "/usr/local/lib", "/usr/lib/erlang/lib"];
 /// Maximum wait for ejabberd to accept connections. It starts in about 1 s
 /// on an idle machine, but the VM boot is CPU-bound and tests share cores.
