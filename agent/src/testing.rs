@@ -9,7 +9,8 @@
 //! it without extra dependencies.
 //!
 //! Prosody must be installed (`apt-get install -y prosody`); version 0.12 is
-//! what the template targets.
+//! what the template targets. [`Ejabberd`] is the same kind of harness for
+//! ejabberd, on the same domains.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -17,6 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+mod ejabberd;
+pub use ejabberd::Ejabberd;
 
 /// Template shared with the local deployment scripts.
 const TEMPLATE: &str = concat!(
@@ -57,6 +61,9 @@ pub struct ProsodyOptions {
     /// loopback. Nothing else listens in a namespace that the caller just
     /// made, so they are free there too.
     pub netns: Option<String>,
+    /// Keeps a new room locked until its creator configures it, as XEP-0045
+    /// section 10.1 describes, instead of the template's unlocked rooms.
+    pub muc_room_locking: bool,
 }
 
 /// A certificate chain and its private key, both PEM.
@@ -147,6 +154,14 @@ impl Prosody {
         let config = template
             .replace("-- @EXTRA_GLOBAL@", &extra)
             .replace("-- @EXTRA_MODULES@", &extra_modules)
+            .replace(
+                "-- @EXTRA_MUC@",
+                if options.muc_room_locking {
+                    "muc_room_locking = true"
+                } else {
+                    ""
+                },
+            )
             .replace("@RUN_DIR@", &run_dir.display().to_string())
             .replace("@C2S_PORT@", &c2s_port.to_string())
             .replace("@HTTP_PORT@", &http_port.to_string())

@@ -10,8 +10,12 @@
 //! 3. Join its rooms: presence to `ROOM/NICK` with an MUC `<x/>` that
 //!    requests no history, sent to every room of the bot at once. The bot
 //!    has joined when its own presence (status code 110) has come back from
-//!    each room; a presence of type error fails the join. Bounded by
-//!    `join_timeout`. Each room's wait is recorded as a `join` round trip.
+//!    each room; a presence of type error fails the join. A bot that created
+//!    a room (status 201) unlocks it first, and a join rejected with
+//!    `item-not-found` is retried, because the room may still be locked (see
+//!    [`instant_room`]). Bounded by `join_timeout`. Each room's wait, from
+//!    the first join presence to the self-presence, is recorded as a `join`
+//!    round trip.
 //! 4. Talk: from `talk_after`, send groupchat messages on a fixed timetable
 //!    (message k is due at talk start + k / talk_rate) for `talk_duration`,
 //!    to the bot's rooms in turn.
@@ -25,6 +29,7 @@
 //! the bot's nickname. Cancellation (group deadline or a dropped report
 //! stream) closes the connection and counts the bot as timed out.
 
+mod instant_room;
 mod marker;
 
 use std::sync::Arc;
@@ -73,14 +78,22 @@ impl From<BotError> for Stop {
 /// Meaning of an inbound element for the bot.
 enum Observed {
     /// A room echoed the bot's own presence (status 110); `room` is the
-    /// position in the bot's room list.
+    /// position in the bot's room list. `created` marks a room that this
+    /// join created (status 201).
     SelfPresence {
         room: usize,
         available: bool,
+        created: bool,
     },
-    /// The room rejected the bot's presence.
+    /// The room at position `room` rejected the bot's presence.
     JoinError {
+        room: usize,
         condition: String,
+    },
+    /// The room at position `room` responded to the bot's instant-room request.
+    InstantRoom {
+        room: usize,
+        response: instant_room::Response,
     },
     Other,
 }
@@ -244,20 +257,19 @@ impl Bot {
     }
 
     async fn join(&self, session: &mut Session) -> Result<(), BotError> {
-        // Each room's join is timed from its presence to its self-presence.
+        // Each room's join is timed from its first presence to its
+        // self-presence, so a retry while the room is locked counts in it.
         let mut sent_at = Vec::with_capacity(self.occupants.len());
-        for occupant in &self.occupants {
-            let presence = format!(
-                "<presence xmlns='{NS_CLIENT}' to='{}'><x xmlns='{NS_MUC}'><history maxstanzas='0'/></x></presence>",
-                escape(occupant)
-            );
-            session.send(&presence).await?;
+        for room in 0..self.occupants.len() {
+            self.send_join(session, room).await?;
             sent_at.push(Instant::now());
         }
 
         let mut pending = vec![true; self.occupants.len()];
+        // Rooms this bot created and requested to unlock, until they respond.
+        let mut unlocking = vec![false; self.occupants.len()];
         let deadline = Instant::now() + self.plan.join_timeout;
-        while pending.contains(&true) {
+        while pending.contains(&true) || unlocking.contains(&true) {
             let inbound = tokio::time::timeout_at(deadline, session.next())
                 .await
                 .map_err(|_| BotError::Timeout {
@@ -268,15 +280,38 @@ impl Bot {
                 Observed::SelfPresence {
                     room,
                     available: true,
+                    created,
                 } => {
+                    if created && pending[room] {
+                        let request = instant_room::request(&self.rooms[room], room);
+                        session.send(&request).await?;
+                        unlocking[room] = true;
+                    }
                     if pending[room] {
                         pending[room] = false;
-                        let elapsed = sent_at[room].elapsed();
-                        self.stats.round_trips.record("join", elapsed);
+                        self.stats
+                            .round_trips
+                            .record("join", sent_at[room].elapsed());
                     }
                 }
-                Observed::JoinError { condition } => {
-                    return Err(BotError::JoinRejected { condition });
+                Observed::JoinError { room, condition } => {
+                    // A locked room looks missing to everyone but its
+                    // creator; retry while the creator may still unlock it.
+                    let retry_at = Instant::now() + instant_room::JOIN_RETRY_PAUSE;
+                    if condition != "item-not-found" || !pending[room] || retry_at >= deadline {
+                        return Err(BotError::JoinRejected { condition });
+                    }
+                    debug!(room = %self.rooms[room], "room not found, maybe still locked; retrying the join");
+                    tokio::time::sleep_until(retry_at).await;
+                    self.send_join(session, room).await?;
+                }
+                Observed::InstantRoom { room, response } => {
+                    if let instant_room::Response::Rejected { condition } = response {
+                        // Harmless on a server that never locked the room.
+                        // On one that did, the other joiners fail visibly.
+                        warn!(room = %self.rooms[room], %condition, "the room rejected the instant-room form");
+                    }
+                    unlocking[room] = false;
                 }
                 Observed::SelfPresence { .. } | Observed::Other => {}
             }
@@ -288,6 +323,15 @@ impl Bot {
         self.stats.record_phase(Phase::Join, self.plan.clock.now());
         debug!(rooms = self.rooms.len(), "joined the rooms");
         Ok(())
+    }
+
+    /// Sends the join presence to the `room`-th room of the bot.
+    async fn send_join(&self, session: &mut Session, room: usize) -> Result<(), BotError> {
+        let presence = format!(
+            "<presence xmlns='{NS_CLIENT}' to='{}'><x xmlns='{NS_MUC}'><history maxstanzas='0'/></x></presence>",
+            escape(&self.occupants[room])
+        );
+        session.send(&presence).await
     }
 
     /// Sends on the timetable and reads the room until the leave time.
@@ -382,6 +426,7 @@ impl Bot {
                 if let Observed::SelfPresence {
                     room,
                     available: false,
+                    ..
                 } = self.handle(session, inbound).await?
                 {
                     pending[room] = false;
@@ -430,6 +475,7 @@ impl Bot {
                 Observed::Other
             }
             "presence" => self.observe_presence(element),
+            "iq" => self.observe_iq(element),
             _ => Observed::Other,
         }
     }
@@ -470,31 +516,51 @@ impl Bot {
             .rooms
             .iter()
             .zip(&self.occupants)
-            .any(|(room, occupant)| from == room || from == occupant);
+            .position(|(room, occupant)| from == room || from == occupant);
 
-        if presence.attr("type") == Some("error") && from_room {
+        if presence.attr("type") == Some("error")
+            && let Some(room) = from_room
+        {
             let condition = presence
                 .child("error", NS_CLIENT)
                 .and_then(|error| error.children.iter().find(|c| c.ns == NS_STANZAS))
                 .map_or("undefined-condition", |c| c.name.as_str())
                 .to_owned();
-            return Observed::JoinError { condition };
+            return Observed::JoinError { room, condition };
         }
 
         let Some(room) = self.occupants.iter().position(|occupant| occupant == from) else {
             return Observed::Other;
         };
-        let is_self = presence.child("x", NS_MUC_USER).is_some_and(|x| {
-            x.children_named("status", NS_MUC_USER)
-                .any(|status| status.attr("code") == Some("110"))
-        });
-        if is_self {
+        let has_status = |code: &str| {
+            presence.child("x", NS_MUC_USER).is_some_and(|x| {
+                x.children_named("status", NS_MUC_USER)
+                    .any(|status| status.attr("code") == Some(code))
+            })
+        };
+        if has_status("110") {
             return Observed::SelfPresence {
                 room,
                 available: presence.attr("type") != Some("unavailable"),
+                created: has_status(instant_room::STATUS_CREATED),
             };
         }
         Observed::Other
+    }
+
+    /// Matches a response to an instant-room request to the room it came from.
+    fn observe_iq(&self, iq: &Element) -> Observed {
+        let Some((room, response)) = instant_room::parse_response(iq) else {
+            return Observed::Other;
+        };
+        let from_that_room = self
+            .rooms
+            .get(room)
+            .is_some_and(|jid| iq.attr("from") == Some(jid.as_str()));
+        if !from_that_room {
+            return Observed::Other;
+        }
+        Observed::InstantRoom { room, response }
     }
 }
 

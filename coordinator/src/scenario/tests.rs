@@ -108,6 +108,34 @@ fn reversed_study_scenario_is_valid() {
     assert!(groups[1].stream_management);
 }
 
+/// The ejabberd study runs the Prosody study's groups and watches ejabberd.
+#[test]
+fn ejabberd_study_scenario_is_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let prosody = Scenario::load(
+        &root.join("30-websocket-vs-c2s.toml"),
+        &Overrides::default(),
+    )
+    .unwrap();
+    let ejabberd = Scenario::load(
+        &root.join("33-ejabberd-websocket-vs-c2s.toml"),
+        &Overrides::default(),
+    )
+    .unwrap();
+    let expected: Vec<_> = prosody.groups().map(|g| format!("{g:?}")).collect();
+    let groups: Vec<_> = ejabberd.groups().map(|g| format!("{g:?}")).collect();
+    assert_eq!(groups, expected);
+    assert_eq!(ejabberd.timeline.len(), prosody.timeline.len());
+
+    let monitor = ejabberd.monitor.unwrap();
+    assert_eq!(monitor.processes.len(), 1);
+    assert_eq!(monitor.processes[0].name, "ejabberd");
+    assert!(matches!(
+        &monitor.processes[0].target,
+        ProcessTarget::Pidfile(p) if p == "deploy/local/run/ejabberd.pid"
+    ));
+}
+
 /// Command-line agents and monitor replace the scenario's.
 #[test]
 fn overrides_replace_addresses() {
