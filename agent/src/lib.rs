@@ -10,6 +10,7 @@
 //! - [`session`]: SASL ANONYMOUS, resource binding and XEP-0198 stream
 //!   management on top of a transport.
 //! - [`bot`]: one bot's life: connect, join the MUC room, talk, leave.
+//! - [`webclient`]: the requests a browser client adds around the join.
 //! - [`group`]: validating a `RunGroup` request, running its bots, and
 //!   aggregating their counters into one report a second.
 //! - [`policy`]: the agent's own target allowlist and load limits.
@@ -29,6 +30,7 @@ pub mod service;
 pub mod session;
 pub mod testing;
 pub mod transport;
+pub mod webclient;
 pub mod xml;
 
 pub use error::AgentError;

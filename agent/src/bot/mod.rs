@@ -25,8 +25,9 @@
 //! stream) closes the connection and counts the bot as timed out.
 
 mod marker;
+mod web;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::clock::AgentClock;
@@ -38,6 +39,7 @@ use crate::error::{BotError, FailureKind};
 use crate::group::plan::GroupPlan;
 use crate::group::stats::{GaugeGuard, GroupStats, Phase};
 use crate::session::{Inbound, Session, is_stanza};
+use crate::webclient::WebClient;
 use crate::xml::{Element, NS_CLIENT, escape};
 
 pub use marker::Marker;
@@ -90,12 +92,14 @@ pub struct Bot {
     /// Bare JIDs of the bot's rooms, first room first.
     rooms: Vec<String>,
     /// Occupant JIDs `ROOM/NICK` in the same order, which are also the
-    /// `from` of the bot's reflections.
-    occupants: Vec<String>,
+    /// `from` of the bot's reflections. A nick change replaces an entry.
+    occupants: Mutex<Vec<String>>,
     /// Local address to bind before connecting, or `None` for the kernel's choice.
     source_address: Option<std::net::IpAddr>,
     plan: Arc<GroupPlan>,
     stats: Arc<GroupStats>,
+    /// Web-client state, created after bind when the plan has one.
+    web: Mutex<Option<WebClient>>,
 }
 
 impl Bot {
@@ -109,7 +113,7 @@ impl Bot {
             .into_iter()
             .map(|room| plan.rooms.name(room).to_owned())
             .collect();
-        let occupants = rooms.iter().map(|room| format!("{room}/{nick}")).collect();
+        let occupants = Mutex::new(rooms.iter().map(|room| format!("{room}/{nick}")).collect());
         let source_address = plan.source_address(k);
         Bot {
             global_index,
@@ -119,6 +123,7 @@ impl Bot {
             source_address,
             plan,
             stats,
+            web: Mutex::new(None),
         }
     }
 
@@ -230,8 +235,10 @@ impl Bot {
 
     /// Join, talk and leave on an established session.
     async fn in_room(&self, session: &mut Session, connected_at: Instant) -> Result<(), BotError> {
+        self.web_after_bind(session).await?;
         self.join(session).await?;
         let joined = GaugeGuard::enter(&self.stats.joined);
+        self.web_after_join(session).await?;
 
         self.talk(session, connected_at).await?;
 
@@ -240,7 +247,8 @@ impl Bot {
     }
 
     async fn join(&self, session: &mut Session) -> Result<(), BotError> {
-        for occupant in &self.occupants {
+        let occupants = self.occupants_mut().clone();
+        for occupant in &occupants {
             let presence = format!(
                 "<presence xmlns='{NS_CLIENT}' to='{}'><x xmlns='{NS_MUC}'><history maxstanzas='0'/></x></presence>",
                 escape(occupant)
@@ -248,7 +256,7 @@ impl Bot {
             session.send(&presence).await?;
         }
 
-        let mut pending = vec![true; self.occupants.len()];
+        let mut pending = vec![true; occupants.len()];
         let deadline = Instant::now() + self.plan.join_timeout;
         while pending.contains(&true) {
             let inbound = tokio::time::timeout_at(deadline, session.next())
@@ -297,7 +305,12 @@ impl Bot {
                 None
             };
 
+            let web_wake = self.web_wake();
+
             tokio::select! {
+                _ = tokio::time::sleep_until(web_wake.unwrap_or(leave_at)), if web_wake.is_some() => {
+                    self.web_poll(session).await?;
+                }
                 _ = tokio::time::sleep_until(due.unwrap_or(leave_at)), if due.is_some() => {
                     if let Some(due) = due {
                         self.send_message(session, seq, due).await?;
@@ -352,7 +365,8 @@ impl Bot {
 
     /// Leaves the rooms, waits briefly for the confirmations, closes the stream.
     async fn leave(&self, session: &mut Session) -> Result<(), BotError> {
-        for occupant in &self.occupants {
+        let occupants = self.occupants_mut().clone();
+        for occupant in &occupants {
             let presence = format!(
                 "<presence xmlns='{NS_CLIENT}' to='{}' type='unavailable'/>",
                 escape(occupant)
@@ -363,7 +377,7 @@ impl Bot {
 
         // Messages that arrive before the confirmations still count.
         let confirm = async {
-            let mut pending = vec![true; self.occupants.len()];
+            let mut pending = vec![true; occupants.len()];
             while pending.contains(&true) {
                 let inbound = session.next().await?;
                 if let Observed::SelfPresence {
@@ -397,7 +411,11 @@ impl Bot {
                 Ok(Observed::Other)
             }
             Inbound::End => Err(BotError::Closed),
-            Inbound::Stanza(element) => Ok(self.observe(&element)),
+            Inbound::Stanza(element) => {
+                let consumed = self.web_react(session, &element).await?;
+                let observed = self.observe(&element);
+                Ok(if consumed { Observed::Other } else { observed })
+            }
         }
     }
 
@@ -437,7 +455,8 @@ impl Bot {
             return;
         };
         let from = message.attr("from").unwrap_or_default();
-        if marker.nick == self.nick && self.occupants.iter().any(|occupant| occupant == from) {
+        let own = self.occupants_mut().iter().any(|occupant| occupant == from);
+        if marker.nick == self.nick && own {
             self.stats.reflections.fetch_add(1, Relaxed);
             // NOTE: the latency subtracts two wall-clock readings, so a clock
             // step on the agent host during a run skews these samples.
@@ -453,10 +472,11 @@ impl Bot {
 
     fn observe_presence(&self, presence: &Element) -> Observed {
         let from = presence.attr("from").unwrap_or_default();
+        let occupants = self.occupants_mut();
         let from_room = self
             .rooms
             .iter()
-            .zip(&self.occupants)
+            .zip(occupants.iter())
             .any(|(room, occupant)| from == room || from == occupant);
 
         if presence.attr("type") == Some("error") && from_room {
@@ -468,7 +488,7 @@ impl Bot {
             return Observed::JoinError { condition };
         }
 
-        let Some(room) = self.occupants.iter().position(|occupant| occupant == from) else {
+        let Some(room) = occupants.iter().position(|occupant| occupant == from) else {
             return Observed::Other;
         };
         let is_self = presence.child("x", NS_MUC_USER).is_some_and(|x| {

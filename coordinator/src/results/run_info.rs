@@ -66,6 +66,10 @@ pub struct PeerInfo {
     pub clock_uncertainty_micros: i64,
 }
 
+fn off() -> String {
+    "off".to_owned()
+}
+
 /// One bot group of the timeline with every setting that changes what the
 /// server has to do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -76,6 +80,10 @@ pub struct GroupInfo {
     /// `none`, `starttls` or `starttls-required`.
     pub tls: String,
     pub stream_management: bool,
+    /// Web-client behaviours that were on (`off` or a comma list); they
+    /// change the server's cost. `off` in folders from older versions.
+    #[serde(default = "off")]
+    pub web_client: String,
     pub bots: u32,
     /// Bare JID of the MUC room, or with several rooms the name that the
     /// agents number as `local-0@domain`, `local-1@domain`, ...

@@ -93,6 +93,7 @@ pub async fn run(
         transport: spec.transport.as_str().to_string(),
         tls: tls_label(spec.transport, server).to_string(),
         stream_management: spec.stream_management,
+        web_client: spec.web_client.describe(),
         bots: spec.bots,
         room: spec.room.clone(),
         rooms: spec.rooms,
@@ -127,6 +128,7 @@ pub async fn run(
         transport = %info.transport,
         tls = %info.tls,
         stream_management = info.stream_management,
+        web_client = %info.web_client,
         bots = info.bots,
         rooms = info.rooms,
         join_rate = info.join_rate,
@@ -333,6 +335,7 @@ fn request(
         rooms_per_bot: spec.rooms_per_bot,
         indices,
         max_stanza_bytes: spec.max_stanza_bytes,
+        web_client: spec.web_client.to_proto(),
         // 0 selects the agent's default; scenarios do not set it.
         stall_timeout_ms: 0,
     }

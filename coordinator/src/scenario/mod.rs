@@ -6,11 +6,13 @@
 
 mod raw;
 mod validate;
+pub mod web_client;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use validate::ScenarioError;
+pub use web_client::WebClientSpec;
 
 /// A validated scenario.
 #[derive(Debug, Clone)]
@@ -152,6 +154,8 @@ pub struct GroupSpec {
     pub join_timeout: Duration,
     /// Largest stanza a bot accepts from the server, in bytes.
     pub max_stanza_bytes: u32,
+    /// Browser-like requests of the bots around their join.
+    pub web_client: WebClientSpec,
 }
 
 impl GroupSpec {

@@ -4,6 +4,8 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::web_client::RawWebClient;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawScenario {
@@ -77,6 +79,7 @@ pub struct RawGroupSettings {
     pub zipf_exponent: Option<Spanned<f64>>,
     pub rooms_per_bot: Option<Spanned<u32>>,
     pub max_stanza_bytes: Option<Spanned<u32>>,
+    pub web_client: Option<RawWebClient>,
 }
 
 /// One timeline entry: either `wait_s`, or a group with `group`,
@@ -105,6 +108,7 @@ pub struct RawStep {
     pub zipf_exponent: Option<Spanned<f64>>,
     pub rooms_per_bot: Option<Spanned<u32>>,
     pub max_stanza_bytes: Option<Spanned<u32>>,
+    pub web_client: Option<RawWebClient>,
 }
 
 impl RawStep {
@@ -126,6 +130,7 @@ impl RawStep {
             zipf_exponent: self.zipf_exponent,
             rooms_per_bot: self.rooms_per_bot,
             max_stanza_bytes: self.max_stanza_bytes,
+            web_client: self.web_client,
         }
     }
 }

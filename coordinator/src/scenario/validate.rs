@@ -66,7 +66,7 @@ pub enum ScenarioError {
 }
 
 /// Carries the file name and text so errors can name file and line.
-struct Context<'a> {
+pub(super) struct Context<'a> {
     file: String,
     source: &'a str,
 }
@@ -81,7 +81,7 @@ impl Context<'_> {
             + 1
     }
 
-    fn invalid(
+    pub(super) fn invalid(
         &self,
         span: Range<usize>,
         field: &str,
@@ -709,6 +709,12 @@ fn group_settings(
     let room_distribution = room_distribution(cx, pick!(room_distribution), pick!(zipf_exponent))?;
     let (max_stanza, max_stanza_field) = pick!(max_stanza_bytes);
     let max_stanza_bytes = max_stanza_bytes(cx, max_stanza, &max_stanza_field, body_bytes)?;
+    let web_client = super::web_client::resolve(
+        cx,
+        &format!("timeline[{index}]"),
+        own.web_client.as_ref(),
+        defaults.web_client.as_ref(),
+    )?;
 
     let group = GroupSpec {
         name,
@@ -728,6 +734,7 @@ fn group_settings(
         connect_timeout,
         join_timeout,
         max_stanza_bytes,
+        web_client,
     };
 
     // Agents reject a group whose deadline passes a week, so catch it here

@@ -11,7 +11,7 @@ mod outages;
 use super::data::RunData;
 use super::error::ReportError;
 use super::summary::{RunSummary, summarize};
-use crate::results::run_info::{PeerInfo, RunInfo};
+use crate::results::run_info::{GroupInfo, PeerInfo, RunInfo};
 use compare::render_comparisons;
 pub use compare::verdict_line;
 use group::render_group;
@@ -162,6 +162,25 @@ fn render_groups_settings(out: &mut String, run: &RunInfo) {
             group.scheduled_start_s,
             cell(&placement.join(", ")),
         );
+    }
+    out.push('\n');
+    render_web_clients(out, run);
+}
+
+/// Lists the groups whose bots made browser-like requests, which add to
+/// the server's cost beyond the join and the talk.
+fn render_web_clients(out: &mut String, run: &RunInfo) {
+    let web: Vec<&GroupInfo> = run
+        .groups
+        .iter()
+        .filter(|group| group.web_client != "off")
+        .collect();
+    if web.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "Web-client requests of the bots:\n");
+    for group in web {
+        let _ = writeln!(out, "- {}: {}", group.name, group.web_client);
     }
     out.push('\n');
 }
