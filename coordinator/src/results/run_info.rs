@@ -1,5 +1,7 @@
 //! `run.json`: what was run, where, and how each peer's clock relates to ours.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Contents of `run.json`. Written when the run starts and rewritten as
@@ -84,6 +86,11 @@ pub struct GroupInfo {
     /// change the server's cost. `off` in folders from older versions.
     #[serde(default = "off")]
     pub web_client: String,
+    /// Web-client error replies, timeouts, answered requests and archived
+    /// messages over the whole group, keyed `error.KIND`, `timeout.KIND`,
+    /// `answered.KIND` and `mam_messages`; empty when none happened.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub web_client_counts: BTreeMap<String, u64>,
     pub bots: u32,
     /// Bare JID of the MUC room, or with several rooms the name that the
     /// agents number as `local-0@domain`, `local-1@domain`, ...
