@@ -191,7 +191,7 @@ async fn archive_disco_and_carbons_served() {
     session.close().await.unwrap();
 }
 
-/// A group with the browser behaviour on: every request kind is answered, counted and timed.
+/// A group with the browser behaviour on: every request kind gets its reply, counted and timed.
 #[tokio::test]
 async fn group_requests_counted_by_kind() {
     const BOTS: u64 = 4;
@@ -199,7 +199,8 @@ async fn group_requests_counted_by_kind() {
     let prosody = archiving_prosody();
     let room = format!("web@{}", prosody.muc_domain());
 
-    // A talker fills the archive and stays, so the room outlives the group.
+    // A talker fills the archive and stays in the room until every bot
+    // has replied to it, so the archive exists when the bots query it.
     let mut talker = Session::establish(&endpoint(&prosody), false)
         .await
         .unwrap();
@@ -327,7 +328,7 @@ async fn group_requests_counted_by_kind() {
     assert!((BOTS * 3..=BOTS * 4).contains(&pings), "pings {pings}");
 }
 
-/// Nick changes reach the room: another occupant sees the old nick leave with 303 and the new one arrive.
+/// Nick changes reach the room: another occupant receives the old nick's 303 and the new nick's presence.
 #[tokio::test]
 async fn nick_changes_seen_by_occupant() {
     let prosody = Prosody::start(ProsodyOptions::default()).unwrap();

@@ -1,5 +1,6 @@
 //! The bot's side of the web-client behaviours: it owns the
-//! [`WebClient`] state, sends what it returns, and answers iq requests.
+//! [`WebClient`] state, sends the stanzas it returns, and replies to iq
+//! requests.
 
 use tokio::time::Instant;
 
@@ -62,9 +63,9 @@ impl Bot {
             .and_then(|web| web.next_wake(Instant::now()))
     }
 
-    /// Lets the web client read an inbound stanza, applies a nick change to
-    /// the bot's occupant JIDs, and answers an iq request addressed to the
-    /// bot. Returns true when the stanza was a reply for the web client.
+    /// Passes an inbound stanza to the web client, applies a nick change to
+    /// the bot's occupant JIDs, and replies to an iq request addressed to
+    /// the bot. Returns true when the stanza was a reply for the web client.
     pub(super) async fn web_react(
         &self,
         session: &mut Session,
@@ -85,9 +86,8 @@ impl Bot {
         }
         send_all(session, &send).await?;
 
-        // Every client must answer iq get and set (RFC 6120 section 8.2.3);
-        // otherwise the server or the occupant that asked waits for a
-        // timeout.
+        // RFC 6120 section 8.2.3 requires a reply to every iq get and set,
+        // because the server or the occupant that sent it waits otherwise.
         if let Some((answered, reply)) = answer(element) {
             session.send(&reply).await?;
             self.stats.web.record_answered(answered);

@@ -7,13 +7,13 @@ use super::parse::{NS_DISCO_INFO, NS_PING, NS_VCARD};
 
 const NS_STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
-/// What a bot answered.
+/// Kind of iq request a bot replied to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answered {
     Ping,
     DiscoInfo,
     Vcard,
-    /// Any other request, answered with `service-unavailable`.
+    /// Any other request, which gets `service-unavailable`.
     Other,
 }
 
@@ -40,7 +40,7 @@ impl Answered {
 }
 
 /// Builds the reply to an iq `get` or `set`; `None` for results, errors and
-/// other stanzas, which must not be answered.
+/// other stanzas, which must get no reply.
 pub fn answer(iq: &Element) -> Option<(Answered, String)> {
     if !iq.is("iq", NS_CLIENT) || !matches!(iq.attr("type"), Some("get" | "set")) {
         return None;

@@ -69,16 +69,16 @@ struct PendingNick {
     sent_at: Instant,
 }
 
-/// What the bot does with one inbound stanza after the web client saw it.
+/// Actions for the bot after the web client has read one inbound stanza.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Reaction {
     /// Stanzas to send now.
     pub send: Vec<String>,
-    /// The room at this position now knows the bot under this occupant JID.
+    /// The room at this position now lists the bot under this occupant JID.
     pub renamed: Option<(usize, String)>,
-    /// The stanza was a reply to the web client; the bot must not read it
-    /// as a room event (a nick change's unavailable presence would look
-    /// like a removal).
+    /// The stanza was a reply to the web client, so the bot must not read
+    /// it as a room event. A nick change's unavailable presence would
+    /// otherwise look like a removal.
     pub consumed: bool,
 }
 
@@ -250,9 +250,7 @@ impl WebClient {
         {
             let domain = self.domain.clone();
             send.push(self.request(Kind::Ping, now, |id| requests::ping(&domain, id)));
-            // Pings keep their cadence, but a bot far behind skips the
-            // missed ones instead of sending a burst.
-            self.next_ping = Some((due + interval).max(now));
+            self.next_ping = Some(next_due(due, interval, now));
         }
 
         if let (Some(due), Some(every)) = (self.next_nick, self.plan.nick_change_every)
@@ -262,7 +260,7 @@ impl WebClient {
             if self.pending_nicks.is_empty() {
                 send.extend(self.change_nicks(now));
             }
-            self.next_nick = Some((due + every).max(now));
+            self.next_nick = Some(next_due(due, every, now));
         }
         send
     }
@@ -298,7 +296,7 @@ impl WebClient {
         format!("wc{}", self.next_id)
     }
 
-    /// Handles an iq reply; true when it answered one of our requests.
+    /// Handles an iq reply; true when it is the reply to one of our requests.
     fn on_iq(&mut self, iq: &Element, now: Instant) -> bool {
         let Some(id) = iq.attr("id") else {
             return false;
@@ -325,7 +323,7 @@ impl WebClient {
                 }
             }
             Ok(IqReply::Error { condition }) => {
-                debug!(kind = pending.kind.as_str(), %condition, "request answered with an error");
+                debug!(kind = pending.kind.as_str(), %condition, "request returned an error");
                 self.stats.web.record_error(pending.kind);
             }
             Err(err) => {
@@ -510,6 +508,13 @@ impl WebClient {
         let fraction = (f64::from(self.global_index) * GOLDEN_FRACTION).fract();
         self.plan.vcard_spread.mul_f64(fraction)
     }
+}
+
+/// Next due time of a timer that fired at `due`. It keeps its cadence, but
+/// one far behind skips the missed times instead of firing a burst.
+fn next_due(due: Instant, interval: Duration, now: Instant) -> Instant {
+    let next = due + interval;
+    if next > now { next } else { now + interval }
 }
 
 /// `queryid` of the MAM query sent in the iq with this id.

@@ -206,7 +206,7 @@ mod tests {
         Element::parse(xml, &Scope::client_stream()).unwrap()
     }
 
-    /// Result and error replies are told apart; a missing condition is undefined.
+    /// Result and error replies are distinguished; a missing condition is undefined.
     #[test]
     fn iq_reply_types() {
         let result = parse("<iq type='result' id='a'/>");

@@ -57,8 +57,8 @@ impl Kind {
     }
 }
 
-/// An iq of type `get` or `set` with one payload element. `to` of `None`
-/// addresses the bot's own account, which the server answers for.
+/// Builds an iq of type `get` or `set` with one payload element. `to` of
+/// `None` addresses the bot's own account, for which the server replies.
 fn iq(kind_type: &str, to: Option<&str>, id: &str, payload: &str) -> String {
     let to = to
         .map(|to| format!(" to='{}'", escape(to)))

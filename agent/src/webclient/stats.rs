@@ -14,7 +14,7 @@ pub struct WebStats {
     request_errors: [AtomicU64; Kind::ALL.len()],
     /// Requests without a reply in time, indexed by [`Kind::index`].
     request_timeouts: [AtomicU64; Kind::ALL.len()],
-    /// Requests the bots answered, indexed by [`Answered::index`].
+    /// Requests the bots replied to, indexed by [`Answered::index`].
     answered: [AtomicU64; Answered::ALL.len()],
     /// Archived messages received in MAM results.
     pub mam_messages: AtomicU64,

@@ -172,7 +172,8 @@ fn vcard_spread_delays_fetches() {
     );
     let wake = web.next_wake(now).unwrap();
     // Bot 1's offset is 0.618 of the window.
-    assert!(wake > now + Duration::from_secs(6) && wake < now + Duration::from_secs(7));
+    assert!(wake > now + Duration::from_secs(6), "woke too early");
+    assert!(wake < now + Duration::from_secs(7), "woke too late");
     assert_eq!(web.poll(wake).len(), 1);
 }
 
@@ -215,6 +216,25 @@ fn pings_follow_the_interval() {
         web.next_wake(joined + Duration::from_secs(5)),
         Some(joined + Duration::from_secs(10))
     );
+}
+
+/// A ping timer far behind sends one ping and moves a whole interval on.
+#[test]
+fn late_ping_timer_skips_missed_pings() {
+    let (mut web, _) = client(WebClientPlan {
+        ping_interval: Some(Duration::from_secs(5)),
+        request_timeout: Duration::from_secs(60),
+        ..plan()
+    });
+    let joined = Instant::now();
+    web.after_join(joined);
+    let late = joined + Duration::from_secs(17);
+    assert_eq!(web.poll(late).len(), 1);
+    assert!(
+        web.poll(late).is_empty(),
+        "a second ping at the same instant"
+    );
+    assert_eq!(web.next_wake(late), Some(late + Duration::from_secs(5)));
 }
 
 /// A nick change: the 303 renames and is consumed, the new self-presence times it.

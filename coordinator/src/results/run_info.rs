@@ -86,7 +86,7 @@ pub struct GroupInfo {
     /// change the server's cost. `off` in folders from older versions.
     #[serde(default = "off")]
     pub web_client: String,
-    /// Web-client error replies, timeouts, answered requests and archived
+    /// Web-client error replies, timeouts, requests the bots replied to, and archived
     /// messages over the whole group, keyed `error.KIND`, `timeout.KIND`,
     /// `answered.KIND` and `mam_messages`; empty when none happened.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -60,7 +60,7 @@ pub struct GroupOutcome {
     pub joined_bots: u64,
     /// Agents that stopped responding during the group.
     pub lost_agents: Vec<LostAgent>,
-    /// Web-client error replies, timeouts, answered requests and archived
+    /// Web-client error replies, timeouts, requests the bots replied to, and archived
     /// messages, summed over the slices' last reports (see `web_counts`).
     pub web_counts: BTreeMap<String, u64>,
 }

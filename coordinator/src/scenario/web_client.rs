@@ -79,9 +79,10 @@ impl Default for WebClientSpec {
 }
 
 impl WebClientSpec {
-    /// What Converse.js-style web clients do after joining a room: disco,
-    /// roster, carbons, a vCard for every occupant, the last 50 archived
-    /// messages and a ping a minute. Nick changes stay off.
+    /// Returns the `browser` preset: disco, roster, carbons, a vCard for
+    /// every occupant, the last 50 archived messages and a ping a minute.
+    /// Nick changes stay off. NOTE: this set is an estimate of a typical
+    /// browser client, not measured from one.
     pub fn browser() -> Self {
         WebClientSpec {
             disco: true,
@@ -105,8 +106,8 @@ impl WebClientSpec {
             || self.nick_change_every.is_some()
     }
 
-    /// The behaviours that are on, for logs and reports: `off`, or a comma
-    /// list such as `disco, vcard (max 50, spread 5 s), mam 50`.
+    /// Lists the behaviours that are on, for logs and reports: `off`, or a
+    /// comma list such as `disco, vcard (max 50, spread 5 s), mam 50`.
     pub fn describe(&self) -> String {
         let mut on = Vec::new();
         if self.disco {
@@ -141,7 +142,7 @@ impl WebClientSpec {
         }
     }
 
-    /// The request field; `None` when nothing is on.
+    /// Converts to the request field; `None` when nothing is on.
     pub fn to_proto(&self) -> Option<WebClient> {
         let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         self.is_active().then(|| WebClient {

@@ -178,7 +178,7 @@ fn render_web_clients(out: &mut String, groups: &[GroupInfo]) {
         return;
     }
     // Keys: error.KIND (error replies), timeout.KIND, answered.KIND (iq
-    // requests the bots answered) and mam_messages (archived messages).
+    // requests the bots replied to) and mam_messages (archived messages).
     let _ = writeln!(out, "Web-client requests of the bots:\n");
     for group in web {
         let _ = writeln!(out, "- {}: {}", group.name, group.web_client);
