@@ -20,6 +20,10 @@
 //! 5. Leave at `leave_after`: unavailable presence to every room, a short
 //!    wait for the rooms to confirm, then a clean stream close.
 //!
+//! With a `web_client` plan, the bot also sends a browser's requests after
+//! bind and after the join, and on timers while it talks ([`crate::webclient`]).
+//! Every bot replies to the iq get and set requests it receives.
+//!
 //! A failure at any step ends the bot; it is counted by kind and logged with
 //! the bot's nickname. Cancellation (group deadline or a dropped report
 //! stream) closes the connection and counts the bot as timed out.
@@ -247,7 +251,7 @@ impl Bot {
     }
 
     async fn join(&self, session: &mut Session) -> Result<(), BotError> {
-        let occupants = self.occupants_mut().clone();
+        let occupants = self.lock_occupants().clone();
         for occupant in &occupants {
             let presence = format!(
                 "<presence xmlns='{NS_CLIENT}' to='{}'><x xmlns='{NS_MUC}'><history maxstanzas='0'/></x></presence>",
@@ -365,7 +369,7 @@ impl Bot {
 
     /// Leaves the rooms, waits briefly for the confirmations, closes the stream.
     async fn leave(&self, session: &mut Session) -> Result<(), BotError> {
-        let occupants = self.occupants_mut().clone();
+        let occupants = self.lock_occupants().clone();
         for occupant in &occupants {
             let presence = format!(
                 "<presence xmlns='{NS_CLIENT}' to='{}' type='unavailable'/>",
@@ -455,7 +459,10 @@ impl Bot {
             return;
         };
         let from = message.attr("from").unwrap_or_default();
-        let own = self.occupants_mut().iter().any(|occupant| occupant == from);
+        let own = self
+            .lock_occupants()
+            .iter()
+            .any(|occupant| occupant == from);
         if marker.nick == self.nick && own {
             self.stats.reflections.fetch_add(1, Relaxed);
             // NOTE: the latency subtracts two wall-clock readings, so a clock
@@ -472,7 +479,7 @@ impl Bot {
 
     fn observe_presence(&self, presence: &Element) -> Observed {
         let from = presence.attr("from").unwrap_or_default();
-        let occupants = self.occupants_mut();
+        let occupants = self.lock_occupants();
         let from_room = self
             .rooms
             .iter()

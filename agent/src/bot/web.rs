@@ -82,7 +82,7 @@ impl Bot {
             consumed,
         } = reaction;
         if let Some((room, occupant)) = renamed {
-            self.occupants_mut()[room] = occupant;
+            self.lock_occupants()[room] = occupant;
         }
         send_all(session, &send).await?;
 
@@ -103,7 +103,7 @@ impl Bot {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub(super) fn occupants_mut(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+    pub(super) fn lock_occupants(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
         self.occupants
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
