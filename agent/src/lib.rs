@@ -11,6 +11,7 @@
 //!   management on top of a transport.
 //! - [`steps`]: the duration of each connection step of one bot.
 //! - [`bot`]: one bot's life: connect, join the MUC room, talk, leave.
+//! - [`webclient`]: the requests a browser client adds around the join.
 //! - [`group`]: validating a `RunGroup` request, running its bots, and
 //!   aggregating their counters into one report a second.
 //! - [`policy`]: the agent's own target allowlist and load limits.
@@ -31,6 +32,7 @@ pub mod session;
 pub mod steps;
 pub mod testing;
 pub mod transport;
+pub mod webclient;
 pub mod xml;
 
 pub use error::AgentError;

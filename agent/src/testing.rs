@@ -33,6 +33,9 @@ const MODULES_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/local/
 pub const DOMAIN: &str = "anon.localhost";
 /// MUC component of the test server.
 pub const MUC_DOMAIN: &str = "conference.anon.localhost";
+/// Component settings that archive every room of the MUC service. The
+/// same line is in `deploy/local/run-study.sh`.
+pub const MUC_ARCHIVE_CONFIG: &str = "modules_enabled = { \"muc_mam\" }; muc_log_all_rooms = true";
 /// Maximum wait for Prosody to accept connections.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// Pause between readiness probes.
@@ -64,6 +67,10 @@ pub struct ProsodyOptions {
     /// Keeps a new room locked until its creator configures it, as XEP-0045
     /// section 10.1 describes, instead of the template's unlocked rooms.
     pub muc_room_locking: bool,
+    /// Loads `mod_muc_mam` on the MUC component and archives every room,
+    /// for tests of MAM queries. Archiving costs Prosody a storage write
+    /// per message, so tests that measure CPU leave this off.
+    pub muc_archive: bool,
 }
 
 /// A certificate chain and its private key, both PEM.
@@ -151,8 +158,14 @@ impl Prosody {
             ));
             extra_modules.push_str("\"http_openmetrics\"; \"xmppload_lua_memory\";");
         }
+        let muc_extra = if options.muc_archive {
+            MUC_ARCHIVE_CONFIG
+        } else {
+            ""
+        };
         let config = template
             .replace("-- @EXTRA_GLOBAL@", &extra)
+            .replace("-- @MUC_EXTRA@", muc_extra)
             .replace("-- @EXTRA_MODULES@", &extra_modules)
             .replace(
                 "-- @EXTRA_MUC@",

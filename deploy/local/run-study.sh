@@ -66,8 +66,15 @@ BIN="target/$PROFILE"
 # A fresh server data directory each run, so no room or state carries over.
 rm -rf "$RUN_DIR"
 mkdir -p "$RUN_DIR/data" "$RUN_DIR/certs" "$RUN_DIR/spool"
+# MUC_ARCHIVE=1 archives every room (Prosody's mod_muc_mam), for scenarios
+# whose web-client bots send MAM queries; it costs a storage write per message.
+MUC_EXTRA=""
+if [ "${MUC_ARCHIVE:-0}" = 1 ]; then
+    MUC_EXTRA='modules_enabled = { "muc_mam" }; muc_log_all_rooms = true'
+fi
 fill_template() {
     sed -e "s#@RUN_DIR@#$RUN_DIR#g" \
+        -e "s#-- @MUC_EXTRA@#$MUC_EXTRA#" \
         -e "s#@C2S_PORT@#$C2S_PORT#g" \
         -e "s#@HTTP_PORT@#$HTTP_PORT#g" \
         -e "s#@DOMAIN@#anon.localhost#g" \

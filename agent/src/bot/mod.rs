@@ -25,14 +25,19 @@
 //! 5. Leave at `leave_after`: unavailable presence to every room, a short
 //!    wait for the rooms to confirm, then a clean stream close.
 //!
+//! With a `web_client` plan, the bot also sends a browser's requests after
+//! bind and after the join, and on timers while it talks ([`crate::webclient`]).
+//! Every bot replies to the iq get and set requests it receives.
+//!
 //! A failure at any step ends the bot; it is counted by kind and logged with
 //! the bot's nickname. Cancellation (group deadline or a dropped report
 //! stream) closes the connection and counts the bot as timed out.
 
 mod instant_room;
 mod marker;
+mod web;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::clock::AgentClock;
@@ -45,6 +50,7 @@ use crate::group::plan::GroupPlan;
 use crate::group::stats::{GaugeGuard, GroupStats, Phase};
 use crate::session::{Inbound, Session, is_stanza};
 use crate::steps::StepTimes;
+use crate::webclient::WebClient;
 use crate::xml::{Element, NS_CLIENT, escape};
 
 pub use marker::Marker;
@@ -105,12 +111,14 @@ pub struct Bot {
     /// Bare JIDs of the bot's rooms, first room first.
     rooms: Vec<String>,
     /// Occupant JIDs `ROOM/NICK` in the same order, which are also the
-    /// `from` of the bot's reflections.
-    occupants: Vec<String>,
+    /// `from` of the bot's reflections. A nick change replaces an entry.
+    occupants: Mutex<Vec<String>>,
     /// Local address to bind before connecting, or `None` for the kernel's choice.
     source_address: Option<std::net::IpAddr>,
     plan: Arc<GroupPlan>,
     stats: Arc<GroupStats>,
+    /// Web-client state, created after bind when the plan has one.
+    web: Mutex<Option<WebClient>>,
 }
 
 impl Bot {
@@ -124,7 +132,7 @@ impl Bot {
             .into_iter()
             .map(|room| plan.rooms.name(room).to_owned())
             .collect();
-        let occupants = rooms.iter().map(|room| format!("{room}/{nick}")).collect();
+        let occupants = Mutex::new(rooms.iter().map(|room| format!("{room}/{nick}")).collect());
         let source_address = plan.source_address(k);
         Bot {
             global_index,
@@ -134,6 +142,7 @@ impl Bot {
             source_address,
             plan,
             stats,
+            web: Mutex::new(None),
         }
     }
 
@@ -247,8 +256,10 @@ impl Bot {
 
     /// Join, talk and leave on an established session.
     async fn in_room(&self, session: &mut Session, connected_at: Instant) -> Result<(), BotError> {
+        self.web_after_bind(session).await?;
         self.join(session).await?;
         let joined = GaugeGuard::enter(&self.stats.joined);
+        self.web_after_join(session).await?;
 
         self.talk(session, connected_at).await?;
 
@@ -259,15 +270,16 @@ impl Bot {
     async fn join(&self, session: &mut Session) -> Result<(), BotError> {
         // Each room's join is timed from its first presence to its
         // self-presence, so a retry while the room is locked counts in it.
-        let mut sent_at = Vec::with_capacity(self.occupants.len());
-        for room in 0..self.occupants.len() {
+        let room_count = self.lock_occupants().len();
+        let mut sent_at = Vec::with_capacity(room_count);
+        for room in 0..room_count {
             self.send_join(session, room).await?;
             sent_at.push(Instant::now());
         }
 
-        let mut pending = vec![true; self.occupants.len()];
+        let mut pending = vec![true; room_count];
         // Rooms this bot created and requested to unlock, until they respond.
-        let mut unlocking = vec![false; self.occupants.len()];
+        let mut unlocking = vec![false; room_count];
         let deadline = Instant::now() + self.plan.join_timeout;
         while pending.contains(&true) || unlocking.contains(&true) {
             let inbound = tokio::time::timeout_at(deadline, session.next())
@@ -327,9 +339,11 @@ impl Bot {
 
     /// Sends the join presence to the `room`-th room of the bot.
     async fn send_join(&self, session: &mut Session, room: usize) -> Result<(), BotError> {
+        // The occupant JID is copied out so that no lock is held across the send.
+        let occupant = self.lock_occupants()[room].clone();
         let presence = format!(
             "<presence xmlns='{NS_CLIENT}' to='{}'><x xmlns='{NS_MUC}'><history maxstanzas='0'/></x></presence>",
-            escape(&self.occupants[room])
+            escape(&occupant)
         );
         session.send(&presence).await
     }
@@ -354,7 +368,12 @@ impl Bot {
                 None
             };
 
+            let web_wake = self.web_wake();
+
             tokio::select! {
+                _ = tokio::time::sleep_until(web_wake.unwrap_or(leave_at)), if web_wake.is_some() => {
+                    self.web_poll(session).await?;
+                }
                 _ = tokio::time::sleep_until(due.unwrap_or(leave_at)), if due.is_some() => {
                     if let Some(due) = due {
                         self.send_message(session, seq, due).await?;
@@ -409,7 +428,8 @@ impl Bot {
 
     /// Leaves the rooms, waits briefly for the confirmations, closes the stream.
     async fn leave(&self, session: &mut Session) -> Result<(), BotError> {
-        for occupant in &self.occupants {
+        let occupants = self.lock_occupants().clone();
+        for occupant in &occupants {
             let presence = format!(
                 "<presence xmlns='{NS_CLIENT}' to='{}' type='unavailable'/>",
                 escape(occupant)
@@ -420,7 +440,7 @@ impl Bot {
 
         // Messages that arrive before the confirmations still count.
         let confirm = async {
-            let mut pending = vec![true; self.occupants.len()];
+            let mut pending = vec![true; occupants.len()];
             while pending.contains(&true) {
                 let inbound = session.next().await?;
                 if let Observed::SelfPresence {
@@ -455,7 +475,11 @@ impl Bot {
                 Ok(Observed::Other)
             }
             Inbound::End => Err(BotError::Closed),
-            Inbound::Stanza(element) => Ok(self.observe(&element)),
+            Inbound::Stanza(element) => {
+                let consumed = self.web_react(session, &element).await?;
+                let observed = self.observe(&element);
+                Ok(if consumed { Observed::Other } else { observed })
+            }
         }
     }
 
@@ -496,7 +520,11 @@ impl Bot {
             return;
         };
         let from = message.attr("from").unwrap_or_default();
-        if marker.nick == self.nick && self.occupants.iter().any(|occupant| occupant == from) {
+        let own = self
+            .lock_occupants()
+            .iter()
+            .any(|occupant| occupant == from);
+        if marker.nick == self.nick && own {
             self.stats.reflections.fetch_add(1, Relaxed);
             // NOTE: the latency subtracts two wall-clock readings, so a clock
             // step on the agent host during a run skews these samples.
@@ -512,10 +540,11 @@ impl Bot {
 
     fn observe_presence(&self, presence: &Element) -> Observed {
         let from = presence.attr("from").unwrap_or_default();
+        let occupants = self.lock_occupants();
         let from_room = self
             .rooms
             .iter()
-            .zip(&self.occupants)
+            .zip(occupants.iter())
             .position(|(room, occupant)| from == room || from == occupant);
 
         if presence.attr("type") == Some("error")
@@ -529,7 +558,7 @@ impl Bot {
             return Observed::JoinError { room, condition };
         }
 
-        let Some(room) = self.occupants.iter().position(|occupant| occupant == from) else {
+        let Some(room) = occupants.iter().position(|occupant| occupant == from) else {
             return Observed::Other;
         };
         let has_status = |code: &str| {

@@ -6,6 +6,7 @@
 
 use crate::clock::AgentClock;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tonic::Status;
@@ -17,6 +18,7 @@ use xmppload_proto::v1::{
 use super::rooms::{RoomDistribution, RoomMap};
 use crate::transport::bosh::{self, BoshUrl};
 use crate::transport::{DEFAULT_STALL_TIMEOUT, Endpoint, StreamLimits, TlsMode, tls};
+use crate::webclient::WebClientPlan;
 use crate::xml::DEFAULT_MAX_STANZA_BYTES;
 
 /// Largest accepted message body. Prosody 0.12 closes c2s streams whose
@@ -75,6 +77,8 @@ pub struct GroupPlan {
     pub source_addresses: Vec<IpAddr>,
     /// The agent's clock, which all of the slice's times are read from.
     pub clock: AgentClock,
+    /// Browser-like requests of each bot; `None` when none is switched on.
+    pub web_client: Option<Arc<WebClientPlan>>,
 }
 
 /// Checks `max_stanza_bytes` and `stall_timeout_ms` and resolves their
@@ -274,6 +278,7 @@ impl GroupPlan {
         // Checked after body_bytes, which the stanza limit must exceed.
         let limits = stream_limits(&request)?;
         let endpoint = endpoint(&request, domain, limits)?;
+        let web_client = WebClientPlan::from_proto(request.web_client.as_ref())?.map(Arc::new);
 
         Ok(GroupPlan {
             group,
@@ -296,6 +301,7 @@ impl GroupPlan {
             deadline: Duration::from_millis(request.deadline_ms),
             source_addresses: Vec::new(),
             clock,
+            web_client,
         })
     }
 

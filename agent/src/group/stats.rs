@@ -14,6 +14,7 @@ use xmppload_proto::v1::{ErrorCount, GroupCounters, PhaseTimes};
 
 use super::round_trips::RoundTrips;
 use crate::error::FailureKind;
+use crate::webclient::stats::WebStats;
 
 /// Highest value the histograms track, in microseconds (one minute);
 /// larger samples are clamped to it.
@@ -93,6 +94,9 @@ pub struct GroupStats {
     pub send_lag: IntervalHistogram,
     /// Durations of connection steps, joins and requests, by kind.
     pub round_trips: RoundTrips,
+    /// Error replies, timeouts and answered requests of the web-client
+    /// behaviours.
+    pub web: WebStats,
 }
 
 impl GroupStats {
@@ -118,6 +122,7 @@ impl GroupStats {
             join_lag: IntervalHistogram::new(),
             send_lag: IntervalHistogram::new(),
             round_trips: RoundTrips::new(),
+            web: WebStats::default(),
         }
     }
 
@@ -142,7 +147,7 @@ impl GroupStats {
             })
             .filter(|error| error.count > 0)
             .collect();
-        GroupCounters {
+        let mut counters = GroupCounters {
             connecting: self.connecting.load(Ordering::Relaxed),
             connected: self.connected.load(Ordering::Relaxed),
             joined: self.joined.load(Ordering::Relaxed),
@@ -158,7 +163,10 @@ impl GroupStats {
             errors,
             late_sends: load(&self.late_sends),
             late_joins: load(&self.late_joins),
-        }
+            ..GroupCounters::default()
+        };
+        self.web.fill(&mut counters);
+        counters
     }
 
     pub fn phases(&self) -> PhaseTimes {

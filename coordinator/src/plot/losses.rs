@@ -166,6 +166,8 @@ mod tests {
             transport: "websocket".to_string(),
             tls: "none".to_string(),
             stream_management: false,
+            web_client: "off".to_owned(),
+            web_client_counts: Default::default(),
             bots: 2,
             room: "room@muc".to_string(),
             rooms: 1,

@@ -1,5 +1,7 @@
 //! `run.json`: what was run, where, and how each peer's clock relates to ours.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Contents of `run.json`. Written when the run starts and rewritten as
@@ -70,6 +72,10 @@ pub struct PeerInfo {
     pub clock_uncertainty_micros: i64,
 }
 
+fn off() -> String {
+    "off".to_owned()
+}
+
 /// One bot group of the timeline with every setting that changes what the
 /// server has to do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,6 +87,15 @@ pub struct GroupInfo {
     /// `none` or `wss` for WebSocket.
     pub tls: String,
     pub stream_management: bool,
+    /// Web-client behaviours that were on (`off` or a comma list); they
+    /// change the server's cost. `off` in folders from older versions.
+    #[serde(default = "off")]
+    pub web_client: String,
+    /// Web-client error replies, timeouts, requests the bots replied to, and archived
+    /// messages over the whole group, keyed `error.KIND`, `timeout.KIND`,
+    /// `answered.KIND` and `mam_messages`; empty when none happened.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub web_client_counts: BTreeMap<String, u64>,
     pub bots: u32,
     /// Bare JID of the MUC room, or with several rooms the name that the
     /// agents number as `local-0@domain`, `local-1@domain`, ...

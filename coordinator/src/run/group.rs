@@ -1,6 +1,7 @@
 //! One bot group: split over the agents, started at one instant, streamed
 //! back into `bots.csv` and `latency.csv`, closed with its phases.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use super::clocks::{self, ClockTrack};
 use super::lag::ScheduleLag;
 use super::placement::{Indices, Share, deal};
 use super::round_trips::{self, RoundTripMerge};
+use super::web_counts;
 use super::{GROUP_GRACE, seconds_since};
 use crate::peers::AgentPeer;
 use crate::progress::Progress;
@@ -59,6 +61,9 @@ pub struct GroupOutcome {
     pub joined_bots: u64,
     /// Agents that stopped responding during the group.
     pub lost_agents: Vec<LostAgent>,
+    /// Web-client error replies, timeouts, requests the bots replied to, and archived
+    /// messages, summed over the slices' last reports (see `web_counts`).
+    pub web_counts: BTreeMap<String, u64>,
 }
 
 /// An agent whose slice stream broke off, ended without a final report or
@@ -94,6 +99,8 @@ pub async fn run(
         transport: spec.transport.as_str().to_string(),
         tls: tls_label(spec.transport, server).to_string(),
         stream_management: spec.stream_management,
+        web_client: spec.web_client.describe(),
+        web_client_counts: BTreeMap::new(),
         bots: spec.bots,
         room: spec.room.clone(),
         rooms: spec.rooms,
@@ -128,6 +135,7 @@ pub async fn run(
         transport = %info.transport,
         tls = %info.tls,
         stream_management = info.stream_management,
+        web_client = %info.web_client,
         bots = info.bots,
         rooms = info.rooms,
         join_rate = info.join_rate,
@@ -209,6 +217,7 @@ pub async fn run(
         failed_bots: 0,
         joined_bots: 0,
         lost_agents: Vec::new(),
+        web_counts: BTreeMap::new(),
     };
     let mut lag = ScheduleLag::new();
     let (mut late_joins, mut late_sends) = (0, 0);
@@ -219,6 +228,7 @@ pub async fn run(
             group_outcome.joined_bots += counters.joined_total;
             late_joins += counters.late_joins;
             late_sends += counters.late_sends;
+            web_counts::add(&mut group_outcome.web_counts, counters);
         }
         if let Some(reason) = &outcome.unfinished {
             warn!(agent = %outcome.agent, group = %spec.name, %reason, "agent did not finish its slice; its counters stop at the last report");
@@ -238,6 +248,9 @@ pub async fn run(
                 });
             }
         }
+    }
+    if !group_outcome.web_counts.is_empty() {
+        info!(group = %spec.name, counts = ?group_outcome.web_counts, "web-client requests");
     }
     for row in lag.rows(&spec.name, late_joins, late_sends) {
         results.append_schedule_lag(row)?;
@@ -358,6 +371,7 @@ fn request(
         rooms_per_bot: spec.rooms_per_bot,
         indices,
         max_stanza_bytes: spec.max_stanza_bytes,
+        web_client: spec.web_client.to_proto(),
         // 0 selects the agent's default; scenarios do not set it.
         stall_timeout_ms: 0,
         bosh_url: server.bosh_url.clone().unwrap_or_default(),

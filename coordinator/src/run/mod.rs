@@ -15,6 +15,7 @@ mod monitor;
 pub mod placement;
 mod roster;
 mod round_trips;
+mod web_counts;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -264,6 +265,7 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
                 let stored = record.update(|run| {
                     if let Some(info) = run.groups.last_mut() {
                         info.incomplete = outcome.incomplete;
+                        info.web_client_counts = outcome.web_counts;
                     }
                 });
                 if let Err(err) = stored {

@@ -6,11 +6,13 @@
 
 mod raw;
 mod validate;
+pub mod web_client;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use validate::ScenarioError;
+pub use web_client::WebClientSpec;
 
 /// A validated scenario.
 #[derive(Debug, Clone)]
@@ -179,6 +181,8 @@ pub struct GroupSpec {
     pub bosh_hold: u32,
     /// BOSH `wait`: how long the server may keep one waiting, in seconds.
     pub bosh_wait_s: u32,
+    /// Browser-like requests of the bots around their join.
+    pub web_client: WebClientSpec,
 }
 
 impl GroupSpec {

@@ -4,6 +4,8 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::web_client::RawWebClient;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawScenario {
@@ -81,6 +83,7 @@ pub struct RawGroupSettings {
     pub max_stanza_bytes: Option<Spanned<u32>>,
     pub bosh_hold: Option<Spanned<u32>>,
     pub bosh_wait_s: Option<Spanned<u32>>,
+    pub web_client: Option<RawWebClient>,
 }
 
 /// One timeline entry: either `wait_s`, or a group with `group`,
@@ -111,6 +114,7 @@ pub struct RawStep {
     pub max_stanza_bytes: Option<Spanned<u32>>,
     pub bosh_hold: Option<Spanned<u32>>,
     pub bosh_wait_s: Option<Spanned<u32>>,
+    pub web_client: Option<RawWebClient>,
 }
 
 impl RawStep {
@@ -134,6 +138,7 @@ impl RawStep {
             max_stanza_bytes: self.max_stanza_bytes,
             bosh_hold: self.bosh_hold,
             bosh_wait_s: self.bosh_wait_s,
+            web_client: self.web_client,
         }
     }
 }

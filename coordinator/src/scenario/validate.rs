@@ -68,7 +68,7 @@ pub enum ScenarioError {
 }
 
 /// Carries the file name and text so errors can name file and line.
-struct Context<'a> {
+pub(super) struct Context<'a> {
     file: String,
     source: &'a str,
 }
@@ -83,7 +83,7 @@ impl Context<'_> {
             + 1
     }
 
-    fn invalid(
+    pub(super) fn invalid(
         &self,
         span: Range<usize>,
         field: &str,
@@ -766,6 +766,12 @@ fn group_settings(
     let max_stanza_bytes = max_stanza_bytes(cx, max_stanza, &max_stanza_field, body_bytes)?;
     let (bosh_hold, bosh_wait_s) =
         bosh::settings(cx, transport, pick!(bosh_hold), pick!(bosh_wait_s))?;
+    let web_client = super::web_client::resolve(
+        cx,
+        &format!("timeline[{index}]"),
+        own.web_client.as_ref(),
+        defaults.web_client.as_ref(),
+    )?;
 
     let group = GroupSpec {
         name,
@@ -787,6 +793,7 @@ fn group_settings(
         max_stanza_bytes,
         bosh_hold,
         bosh_wait_s,
+        web_client,
     };
 
     // Agents reject a group whose deadline passes a week, so catch it here

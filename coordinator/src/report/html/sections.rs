@@ -8,7 +8,7 @@ use crate::report::data::RunData;
 use crate::report::markdown::{bots_on_agent, format_utc, verdict_line, window_label, window_span};
 use crate::report::stats::{Summary, cpu_interval};
 use crate::report::summary::{Coverage, GroupSummary, RunSummary, WindowSummary};
-use crate::results::run_info::RunInfo;
+use crate::results::run_info::{GroupInfo, RunInfo};
 
 const NOT_AVAILABLE: &str = "n/a";
 
@@ -208,6 +208,40 @@ pub(super) fn render_groups_settings(out: &mut String, run: &RunInfo) {
         );
     }
     out.push_str("</table>\n");
+    render_web_clients(out, &run.groups);
+}
+
+/// Lists the groups whose bots made browser-like requests, with their
+/// counts, as the Markdown report does.
+fn render_web_clients(out: &mut String, groups: &[GroupInfo]) {
+    let web: Vec<_> = groups
+        .iter()
+        .filter(|group| group.web_client != "off")
+        .collect();
+    if web.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "<p>Web-client requests of the bots:</p>\n<ul>");
+    for group in web {
+        let counts: Vec<String> = group
+            .web_client_counts
+            .iter()
+            .map(|(key, count)| format!("{key} {count}"))
+            .collect();
+        let counts = if counts.is_empty() {
+            String::new()
+        } else {
+            format!(" (counts: {})", counts.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "<li>{}: {}{}</li>",
+            escape(&group.name),
+            escape(&group.web_client),
+            escape(&counts)
+        );
+    }
+    out.push_str("</ul>\n");
 }
 
 pub(super) fn render_peers(out: &mut String, run: &RunInfo) {
@@ -505,5 +539,33 @@ pub(super) fn render_comparisons(out: &mut String, comparisons: &[ProcessCompari
             let _ = writeln!(out, "<li>{}</li>", escape(&verdict_line(comparison, other)));
         }
         out.push_str("</ul>\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Web-client groups are listed with escaped names and their counts.
+    #[test]
+    fn web_clients_listed_escaped() {
+        let text = r#"{"name": "web<1>", "transport": "websocket", "tls": "none",
+            "stream_management": true, "bots": 10, "room": "r@m", "join_rate": 1.0,
+            "talk_after_s": 0.0, "talk_rate": 0.0, "talk_duration_s": 0.0,
+            "leave_after_s": 1.0, "body_bytes": 64, "scheduled_start_s": 0.0,
+            "placement": []}"#;
+        let old: GroupInfo = serde_json::from_str(text).unwrap();
+        let mut out = String::new();
+        render_web_clients(&mut out, std::slice::from_ref(&old));
+        assert!(out.is_empty(), "{out}");
+
+        let mut web = old;
+        web.web_client = "disco".to_owned();
+        web.web_client_counts = [("error.vcard_room".to_owned(), 3)].into_iter().collect();
+        render_web_clients(&mut out, &[web]);
+        assert!(
+            out.contains("<li>web&lt;1&gt;: disco (counts: error.vcard_room 3)</li>"),
+            "{out}"
+        );
     }
 }

@@ -11,7 +11,7 @@ mod outages;
 use super::data::RunData;
 use super::error::ReportError;
 use super::summary::{RunSummary, summarize};
-use crate::results::run_info::{PeerInfo, RunInfo};
+use crate::results::run_info::{GroupInfo, PeerInfo, RunInfo};
 use compare::render_comparisons;
 pub use compare::verdict_line;
 use group::render_group;
@@ -166,6 +166,34 @@ fn render_groups_settings(out: &mut String, run: &RunInfo) {
             group.scheduled_start_s,
             cell(&placement.join(", ")),
         );
+    }
+    out.push('\n');
+    render_web_clients(out, &run.groups);
+}
+
+/// Lists the groups whose bots made browser-like requests, which add to
+/// the server's cost beyond the join and the talk.
+fn render_web_clients(out: &mut String, groups: &[GroupInfo]) {
+    let web: Vec<&GroupInfo> = groups
+        .iter()
+        .filter(|group| group.web_client != "off")
+        .collect();
+    if web.is_empty() {
+        return;
+    }
+    // Keys: error.KIND (error replies), timeout.KIND, answered.KIND (iq
+    // requests the bots replied to) and mam_messages (archived messages).
+    let _ = writeln!(out, "Web-client requests of the bots:\n");
+    for group in web {
+        let _ = writeln!(out, "- {}: {}", group.name, group.web_client);
+        if !group.web_client_counts.is_empty() {
+            let counts: Vec<String> = group
+                .web_client_counts
+                .iter()
+                .map(|(key, count)| format!("{key} {count}"))
+                .collect();
+            let _ = writeln!(out, "  - counts: {}", counts.join(", "));
+        }
     }
     out.push('\n');
 }
@@ -357,6 +385,37 @@ mod tests {
         group.zipf_exponent = Some(1.2);
         group.rooms_per_bot = 2;
         assert_eq!(room_label(&group), "r@m × 500 (zipf 1.2, 2 per bot)");
+    }
+
+    /// Groups with web-client requests are listed with their counts;
+    /// older run.json files read as off and add nothing.
+    #[test]
+    fn web_clients_listed_with_counts() {
+        let text = r#"{"name": "web", "transport": "websocket", "tls": "none",
+            "stream_management": true, "bots": 10, "room": "r@m", "join_rate": 1.0,
+            "talk_after_s": 0.0, "talk_rate": 0.0, "talk_duration_s": 0.0,
+            "leave_after_s": 1.0, "body_bytes": 64, "scheduled_start_s": 0.0,
+            "placement": []}"#;
+        let old: GroupInfo = serde_json::from_str(text).unwrap();
+        assert_eq!(old.web_client, "off");
+        let mut web = old.clone();
+        web.web_client = "disco, mam 50".to_owned();
+        web.web_client_counts = [
+            ("error.vcard_room".to_owned(), 10),
+            ("mam_messages".to_owned(), 40),
+        ]
+        .into_iter()
+        .collect();
+        let mut out = String::new();
+        render_web_clients(&mut out, std::slice::from_ref(&old));
+        assert!(out.is_empty(), "{out}");
+
+        render_web_clients(&mut out, &[old, web]);
+        assert!(out.contains("- web: disco, mam 50\n"), "{out}");
+        assert!(
+            out.contains("counts: error.vcard_room 10, mam_messages 40"),
+            "{out}"
+        );
     }
 
     /// Pipes in names cannot break a table row.
