@@ -10,6 +10,7 @@
 //! - [`session`]: SASL ANONYMOUS, resource binding and XEP-0198 stream
 //!   management on top of a transport.
 //! - [`bot`]: one bot's life: connect, join the MUC room, talk, leave.
+//! - [`component`]: an XEP-0114 component that floods rooms with messages.
 //! - [`group`]: validating a `RunGroup` request, running its bots, and
 //!   aggregating their counters into one report a second.
 //! - [`policy`]: the agent's own target allowlist and load limits.
@@ -21,6 +22,7 @@
 
 pub mod bot;
 pub mod clock;
+pub mod component;
 pub mod error;
 pub mod group;
 pub mod host;

@@ -17,12 +17,13 @@ C2S_PORT=15222
 HTTP_PORT=15280
 MONITOR_PORT=15061
 AGENT_PORTS=(15051 15052)
+COMPONENT_PORT=15347
 
 if ! command -v prosody >/dev/null 2>&1; then
     echo "error: prosody not found; install it with: apt-get install -y prosody" >&2
     exit 1
 fi
-for port in "$C2S_PORT" "$HTTP_PORT" "$MONITOR_PORT" "${AGENT_PORTS[@]}"; do
+for port in "$C2S_PORT" "$HTTP_PORT" "$COMPONENT_PORT" "$MONITOR_PORT" "${AGENT_PORTS[@]}"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
         echo "error: port $port on 127.0.0.1 is already in use; stop whatever listens there (an earlier run?)" >&2
         exit 1
@@ -48,6 +49,7 @@ sed -e "s#@RUN_DIR@#$RUN_DIR#g" \
     -e "s#@DOMAIN@#anon.localhost#g" \
     -e "s#@MUC_DOMAIN@#conference.anon.localhost#g" \
     -e "/@EXTRA_GLOBAL@/d" \
+    -e "s#^component_ports = {}#component_ports = { $COMPONENT_PORT }#" \
     deploy/local/prosody.cfg.lua.template > "$RUN_DIR/prosody.cfg.lua"
 
 # Every connection costs Prosody and an agent one descriptor each, and the

@@ -74,6 +74,9 @@ pub struct GroupPlan {
     pub source_addresses: Vec<IpAddr>,
     /// The agent's clock, which all of the slice's times are read from.
     pub clock: AgentClock,
+    /// Set for a component group: one XEP-0114 connection floods the rooms
+    /// instead of `count` client bots.
+    pub component: Option<crate::component::ComponentSettings>,
 }
 
 /// Checks `max_stanza_bytes` and `stall_timeout_ms` and resolves their
@@ -204,9 +207,12 @@ impl GroupPlan {
                 "set a positive number of bots per second",
             ));
         }
-        if !(request.talk_rate.is_finite()
-            && request.talk_rate >= 0.0
-            && request.talk_rate <= MAX_TALK_RATE)
+        // A component's rate is checked with its own bound in ComponentSettings.
+        let component = crate::component::ComponentSettings::from_request(&request)?;
+        if component.is_none()
+            && !(request.talk_rate.is_finite()
+                && request.talk_rate >= 0.0
+                && request.talk_rate <= MAX_TALK_RATE)
         {
             return Err(invalid(
                 "talk_rate",
@@ -295,6 +301,7 @@ impl GroupPlan {
             deadline: Duration::from_millis(request.deadline_ms),
             source_addresses: Vec::new(),
             clock,
+            component,
         })
     }
 
@@ -437,7 +444,7 @@ fn endpoint(
         ProtoTransport::Unspecified => Err(invalid(
             "transport",
             &request.transport,
-            "set TRANSPORT_WEBSOCKET or TRANSPORT_C2S",
+            "set TRANSPORT_WEBSOCKET, TRANSPORT_C2S or TRANSPORT_COMPONENT",
         )),
         ProtoTransport::Websocket => {
             let url = request.websocket_url.trim();
@@ -463,13 +470,13 @@ fn endpoint(
                 limits,
             })
         }
-        ProtoTransport::C2s => {
+        ProtoTransport::C2s | ProtoTransport::Component => {
             let host = request.host.trim();
             if host.is_empty() || host.contains(char::is_whitespace) {
                 return Err(invalid(
                     "host",
                     &request.host,
-                    "set the host name or IP address of the c2s listener",
+                    "set the host name or IP address of the c2s or component listener",
                 ));
             }
             let port = u16::try_from(request.port)
@@ -479,12 +486,16 @@ fn endpoint(
                     invalid(
                         "port",
                         &request.port,
-                        "set the c2s port, between 1 and 65535",
+                        "set the c2s or component port, between 1 and 65535",
                     )
                 })?;
-            let tls_mode = match ProtoTlsMode::try_from(request.tls)
-                .unwrap_or(ProtoTlsMode::Unspecified)
-            {
+            // XEP-0114 has no STARTTLS, so a component connection is plain.
+            let tls = if transport == ProtoTransport::Component {
+                ProtoTlsMode::None as i32
+            } else {
+                request.tls
+            };
+            let tls_mode = match ProtoTlsMode::try_from(tls).unwrap_or(ProtoTlsMode::Unspecified) {
                 ProtoTlsMode::None => TlsMode::Never,
                 ProtoTlsMode::StarttlsIfOffered => TlsMode::IfOffered,
                 ProtoTlsMode::StarttlsRequired => TlsMode::Required,
@@ -509,6 +520,6 @@ fn endpoint(
 }
 
 /// `invalid_argument` naming the field, its value and the fix.
-fn invalid(field: &str, value: &dyn std::fmt::Debug, fix: &str) -> Status {
+pub(crate) fn invalid(field: &str, value: &dyn std::fmt::Debug, fix: &str) -> Status {
     Status::invalid_argument(format!("invalid `{field}` {value:?}: {fix}"))
 }

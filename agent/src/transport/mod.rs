@@ -18,7 +18,7 @@
 //! normal. The caller's connect, join and leave timeouts and the group
 //! deadline bound them.
 
-mod connect;
+pub(crate) mod connect;
 pub mod tcp;
 pub mod tls;
 pub mod websocket;
