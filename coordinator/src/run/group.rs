@@ -265,11 +265,13 @@ pub async fn run(
     Ok(group_outcome)
 }
 
-/// TLS as the group's bots use it: STARTTLS applies to c2s only, and a
-/// WebSocket group is encrypted exactly when its URL is `wss://`.
+/// TLS as the group's bots use it: STARTTLS applies to c2s only, a
+/// WebSocket group is encrypted exactly when its URL is `wss://`, and a
+/// component connection (XEP-0114) is plain.
 fn tls_label(transport: scenario::Transport, server: &Server) -> &'static str {
     match transport {
         scenario::Transport::C2s => server.tls.as_str(),
+        scenario::Transport::Component => "none",
         scenario::Transport::WebSocket => {
             let secure = server
                 .websocket_url
@@ -286,7 +288,12 @@ fn request(
     slice: &Indices,
     start_at_peer: i64,
 ) -> RunGroupRequest {
-    let (host, port) = server.c2s.clone().unwrap_or_default();
+    let (host, port) = match spec.transport {
+        scenario::Transport::Component => server.component.clone(),
+        scenario::Transport::C2s | scenario::Transport::WebSocket => server.c2s.clone(),
+    }
+    .unwrap_or_default();
+    let component = spec.component.as_ref();
     let (index_offset, index_stride, indices) = match slice {
         Indices::Progression { offset, stride, .. } => (*offset, *stride, Vec::new()),
         Indices::List(indices) => (0, 1, indices.clone()),
@@ -301,11 +308,15 @@ fn request(
         transport: match spec.transport {
             scenario::Transport::WebSocket => Transport::Websocket,
             scenario::Transport::C2s => Transport::C2s,
+            scenario::Transport::Component => Transport::Component,
         } as i32,
         websocket_url: server.websocket_url.clone().unwrap_or_default(),
         host,
         port: u32::from(port),
-        domain: server.domain.clone(),
+        // A component's stream goes to its own domain.
+        domain: component
+            .map_or(&server.domain, |component| &component.domain)
+            .clone(),
         tls: match server.tls {
             scenario::TlsMode::None => TlsMode::None,
             scenario::TlsMode::Starttls => TlsMode::StarttlsIfOffered,
@@ -335,6 +346,12 @@ fn request(
         max_stanza_bytes: spec.max_stanza_bytes,
         // 0 selects the agent's default; scenarios do not set it.
         stall_timeout_ms: 0,
+        component_secret: component
+            .map(|component| component.secret.clone())
+            .unwrap_or_default(),
+        component_messages: component
+            .and_then(|component| component.messages)
+            .unwrap_or(0),
     }
 }
 

@@ -4,6 +4,7 @@
 //! so a typo never surfaces halfway through a run. Every error names the
 //! file, the line and the field, and shows what a valid value looks like.
 
+mod component;
 mod raw;
 mod validate;
 
@@ -41,6 +42,9 @@ pub struct Server {
     pub websocket_url: Option<String>,
     pub tls: TlsMode,
     pub accept_invalid_certs: bool,
+    /// Host and port of the XEP-0114 component listener, when any group is
+    /// a component.
+    pub component: Option<(String, u16)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +99,8 @@ pub enum Step {
 pub enum Transport {
     WebSocket,
     C2s,
+    /// One XEP-0114 component connection that floods the group's rooms.
+    Component,
 }
 
 impl Transport {
@@ -102,6 +108,7 @@ impl Transport {
         match self {
             Transport::WebSocket => "websocket",
             Transport::C2s => "c2s",
+            Transport::Component => "component",
         }
     }
 }
@@ -152,6 +159,34 @@ pub struct GroupSpec {
     pub join_timeout: Duration,
     /// Largest stanza a bot accepts from the server, in bytes.
     pub max_stanza_bytes: u32,
+    /// Set for a component group, whose `talk_rate` is the flood rate in
+    /// messages per second over all rooms.
+    pub component: Option<ComponentSpec>,
+}
+
+/// Connection and bounds of a component group.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ComponentSpec {
+    /// Domain of the server's `Component` entry.
+    pub domain: String,
+    /// Shared secret of the handshake, from `secret` or `secret_file`.
+    pub secret: String,
+    /// Number of messages to send; `None` sends until `duration_s` ends.
+    pub messages: Option<u64>,
+    /// Byte range of an inline `secret` value in the scenario text, so the
+    /// copy in the results folder can leave it out.
+    pub secret_span: Option<std::ops::Range<usize>>,
+}
+
+impl std::fmt::Debug for ComponentSpec {
+    // The secret stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComponentSpec")
+            .field("domain", &self.domain)
+            .field("secret", &"<redacted>")
+            .field("messages", &self.messages)
+            .finish()
+    }
 }
 
 impl GroupSpec {
@@ -194,6 +229,24 @@ impl Scenario {
         overrides: &Overrides,
     ) -> Result<Scenario, ScenarioError> {
         validate::parse(path, source, overrides)
+    }
+
+    /// Returns the scenario text with every inline component secret
+    /// replaced, for the copy in the results folder.
+    pub fn redacted_source(&self) -> String {
+        let mut spans: Vec<_> = self
+            .groups()
+            .filter_map(|group| group.component.as_ref()?.secret_span.clone())
+            .collect();
+        // From the end, so earlier ranges keep their offsets.
+        spans.sort_by_key(|span| std::cmp::Reverse(span.start));
+        let mut text = self.source.clone();
+        for span in spans {
+            if text.get(span.clone()).is_some() {
+                text.replace_range(span, "\"<redacted>\"");
+            }
+        }
+        text
     }
 
     pub fn groups(&self) -> impl Iterator<Item = &GroupSpec> {

@@ -25,6 +25,8 @@ pub struct RawServer {
     pub websocket_url: Option<Spanned<String>>,
     pub tls: Option<Spanned<String>>,
     pub accept_invalid_certs: Option<bool>,
+    /// `HOST:PORT` of the XEP-0114 component listener.
+    pub component: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,6 +107,14 @@ pub struct RawStep {
     pub zipf_exponent: Option<Spanned<f64>>,
     pub rooms_per_bot: Option<Spanned<u32>>,
     pub max_stanza_bytes: Option<Spanned<u32>>,
+    /// Keys of a component group (`transport = "component"`) only.
+    pub component_domain: Option<Spanned<String>>,
+    pub secret: Option<Spanned<String>>,
+    pub secret_file: Option<Spanned<String>>,
+    pub rate: Option<Spanned<f64>>,
+    pub flood_after_s: Option<Spanned<f64>>,
+    pub duration_s: Option<Spanned<f64>>,
+    pub messages: Option<Spanned<u64>>,
 }
 
 impl RawStep {

@@ -66,13 +66,13 @@ pub enum ScenarioError {
 }
 
 /// Carries the file name and text so errors can name file and line.
-struct Context<'a> {
-    file: String,
+pub(super) struct Context<'a> {
+    pub(super) file: String,
     source: &'a str,
 }
 
 impl Context<'_> {
-    fn line_of(&self, span: Range<usize>) -> usize {
+    pub(super) fn line_of(&self, span: Range<usize>) -> usize {
         let end = span.start.min(self.source.len());
         self.source.as_bytes()[..end]
             .iter()
@@ -81,7 +81,7 @@ impl Context<'_> {
             + 1
     }
 
-    fn invalid(
+    pub(super) fn invalid(
         &self,
         span: Range<usize>,
         field: &str,
@@ -246,10 +246,16 @@ fn server(cx: &Context, raw: Spanned<super::raw::RawServer>) -> Result<Server, S
         }
     };
 
+    let component = match raw.component {
+        None => None,
+        Some(value) => Some(host_port(cx, value, "server.component")?),
+    };
+
     Ok(Server {
         domain,
         muc_domain,
         c2s,
+        component,
         websocket_url,
         tls,
         accept_invalid_certs: raw.accept_invalid_certs.unwrap_or(false),
@@ -531,14 +537,21 @@ fn timeline_step(
     let transport = match transport.into_inner().as_str() {
         "websocket" => Transport::WebSocket,
         "c2s" => Transport::C2s,
+        "component" => {
+            let spans = (span, transport_span);
+            let group =
+                super::component::component_group(cx, index, name, spans, raw, defaults, server)?;
+            return Ok(Step::Group(group));
+        }
         other => {
             return Err(cx.invalid(
                 transport_span,
                 &field("transport"),
-                format!("`{other}` is not a transport; use websocket or c2s"),
+                format!("`{other}` is not a transport; use websocket, c2s or component"),
             ));
         }
     };
+    super::component::reject_component_keys(cx, index, &raw)?;
     match transport {
         Transport::WebSocket if server.websocket_url.is_none() => {
             return Err(cx.invalid(
@@ -581,7 +594,7 @@ fn timeline_step(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn group_settings(
+pub(super) fn group_settings(
     cx: &Context,
     index: usize,
     name: String,
@@ -728,6 +741,7 @@ fn group_settings(
         connect_timeout,
         join_timeout,
         max_stanza_bytes,
+        component: None,
     };
 
     // Agents reject a group whose deadline passes a week, so catch it here
@@ -827,7 +841,11 @@ fn max_stanza_bytes(
     Ok(bytes)
 }
 
-fn non_empty(cx: &Context, value: Spanned<String>, field: &str) -> Result<String, ScenarioError> {
+pub(super) fn non_empty(
+    cx: &Context,
+    value: Spanned<String>,
+    field: &str,
+) -> Result<String, ScenarioError> {
     let span = value.span();
     let value = value.into_inner();
     if value.trim().is_empty() {
@@ -892,7 +910,7 @@ fn grpc_address(
     ))
 }
 
-fn seconds(
+pub(super) fn seconds(
     cx: &Context,
     value: Option<Spanned<f64>>,
     field: &str,
@@ -913,7 +931,7 @@ fn seconds(
     Ok(Duration::from_secs_f64(seconds))
 }
 
-fn rate(
+pub(super) fn rate(
     cx: &Context,
     value: Option<Spanned<f64>>,
     field: &str,
