@@ -11,6 +11,7 @@
 //!   management on top of a transport.
 //! - [`bot`]: one bot's life: connect, join the MUC room, talk, leave.
 //! - [`component`]: an XEP-0114 component that floods rooms with messages.
+//! - [`muc`]: reading room presences and messages, for bots and component.
 //! - [`group`]: validating a `RunGroup` request, running its bots, and
 //!   aggregating their counters into one report a second.
 //! - [`policy`]: the agent's own target allowlist and load limits.
@@ -26,6 +27,7 @@ pub mod component;
 pub mod error;
 pub mod group;
 pub mod host;
+pub mod muc;
 pub mod policy;
 pub mod service;
 pub mod session;

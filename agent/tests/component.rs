@@ -10,7 +10,7 @@ use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use xmppload_agent::clock::AgentClock;
 use xmppload_agent::component::{ComponentStream, ComponentTarget};
-use xmppload_agent::error::BotError;
+use xmppload_agent::error::{BotError, FailureKind};
 use xmppload_agent::group::plan::GroupPlan;
 use xmppload_agent::testing::{COMPONENT_DOMAIN, COMPONENT_SECRET, Prosody, ProsodyOptions};
 use xmppload_agent::transport::StreamLimits;
@@ -227,6 +227,12 @@ async fn unknown_domain_rejected() {
 /// Serves one connection on a loopback port: reads the component's header,
 /// writes `header`, reads the handshake, writes `reply`, then closes.
 async fn scripted_server(header: &'static str, reply: &'static str) -> u16 {
+    scripted_server_holding(header, reply.to_owned(), Duration::ZERO).await
+}
+
+/// Serves like [`scripted_server`] and keeps the connection open for `hold`
+/// after the reply.
+async fn scripted_server_holding(header: &'static str, reply: String, hold: Duration) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -240,6 +246,7 @@ async fn scripted_server(header: &'static str, reply: &'static str) -> u16 {
         let _ = socket.write_all(header.as_bytes()).await;
         let _ = socket.read(&mut buffer).await;
         let _ = socket.write_all(reply.as_bytes()).await;
+        tokio::time::sleep(hold).await;
         let _ = socket.shutdown().await;
     });
     port
@@ -287,6 +294,38 @@ async fn malformed_replies_fail() {
             "{name}: `{err}` should contain `{expected}`"
         );
     }
+}
+
+/// A reply cut off in the middle fails as stalled, and one over the stanza
+/// limit as oversized, the same limits the c2s transport enforces.
+#[tokio::test]
+async fn stream_limits_apply() {
+    let port =
+        scripted_server_holding(GOOD_HEADER, "<handshake".to_owned(), Duration::from_secs(5)).await;
+    let stalled = ComponentTarget {
+        limits: StreamLimits {
+            stall_timeout: Duration::from_millis(300),
+            ..StreamLimits::default()
+        },
+        ..target("127.0.0.1", port, "flood.example", "s")
+    };
+    let err = tokio::time::timeout(Duration::from_secs(4), ComponentStream::connect(&stalled))
+        .await
+        .expect("the stall bound ends the handshake")
+        .unwrap_err();
+    assert!(matches!(err, BotError::Stalled { .. }), "{err:?}");
+
+    let huge = format!("<handshake>{}</handshake>", "a".repeat(8192));
+    let port = scripted_server_holding(GOOD_HEADER, huge, Duration::ZERO).await;
+    let small = ComponentTarget {
+        limits: StreamLimits {
+            max_stanza_bytes: 4096,
+            ..StreamLimits::default()
+        },
+        ..target("127.0.0.1", port, "flood.example", "s")
+    };
+    let err = ComponentStream::connect(&small).await.unwrap_err();
+    assert_eq!(err.kind(), FailureKind::Oversized, "{err:?}");
 }
 
 /// A component request with a bad field is rejected naming that field.

@@ -37,6 +37,7 @@ use tracing::{Instrument, debug, warn};
 use crate::error::{BotError, FailureKind};
 use crate::group::plan::GroupPlan;
 use crate::group::stats::{GaugeGuard, GroupStats, Phase};
+use crate::muc::{Occupant, RoomPresence as Observed};
 use crate::session::{Inbound, Session, is_stanza};
 use crate::xml::{Element, NS_CLIENT, escape};
 
@@ -51,9 +52,6 @@ pub const LATE_JOIN_THRESHOLD: Duration = Duration::from_millis(100);
 const LEAVE_CONFIRM_WAIT: Duration = Duration::from_secs(2);
 
 const NS_MUC: &str = "http://jabber.org/protocol/muc";
-const NS_MUC_USER: &str = "http://jabber.org/protocol/muc#user";
-const NS_DELAY: &str = "urn:xmpp:delay";
-const NS_STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
 /// Reason a bot stopped before leaving normally.
 enum Stop {
@@ -66,21 +64,6 @@ impl From<BotError> for Stop {
     fn from(err: BotError) -> Self {
         Stop::Failed(err)
     }
-}
-
-/// Meaning of an inbound element for the bot.
-enum Observed {
-    /// A room echoed the bot's own presence (status 110); `room` is the
-    /// position in the bot's room list.
-    SelfPresence {
-        room: usize,
-        available: bool,
-    },
-    /// The room rejected the bot's presence.
-    JoinError {
-        condition: String,
-    },
-    Other,
 }
 
 /// One bot of a group slice.
@@ -422,66 +405,21 @@ impl Bot {
     }
 
     fn observe_message(&self, message: &Element) {
-        use std::sync::atomic::Ordering::Relaxed;
-
-        if message.attr("type") != Some("groupchat") || message.child("delay", NS_DELAY).is_some() {
-            return;
-        }
-        let Some(body) = message.child_text("body", NS_CLIENT) else {
-            // Subject changes and chat states carry no body.
-            return;
-        };
-        self.stats.messages_received.fetch_add(1, Relaxed);
-
-        let Some(marker) = Marker::parse(body) else {
-            return;
-        };
-        let from = message.attr("from").unwrap_or_default();
-        if marker.nick == self.nick && self.occupants.iter().any(|occupant| occupant == from) {
-            self.stats.reflections.fetch_add(1, Relaxed);
-            // NOTE: the latency subtracts two wall-clock readings, so a clock
-            // step on the agent host during a run skews these samples.
-            let latency = self
-                .plan
-                .clock
-                .now()
-                .saturating_sub(marker.sent_unix_micros)
-                .max(0);
-            self.stats.latency.record(latency as u64);
-        }
+        self.occupant()
+            .count_message(message, &self.stats, self.plan.clock);
     }
 
     fn observe_presence(&self, presence: &Element) -> Observed {
-        let from = presence.attr("from").unwrap_or_default();
-        let from_room = self
-            .rooms
-            .iter()
-            .zip(&self.occupants)
-            .any(|(room, occupant)| from == room || from == occupant);
+        self.occupant().presence(presence)
+    }
 
-        if presence.attr("type") == Some("error") && from_room {
-            let condition = presence
-                .child("error", NS_CLIENT)
-                .and_then(|error| error.children.iter().find(|c| c.ns == NS_STANZAS))
-                .map_or("undefined-condition", |c| c.name.as_str())
-                .to_owned();
-            return Observed::JoinError { condition };
+    fn occupant(&self) -> Occupant<'_> {
+        Occupant {
+            ns: NS_CLIENT,
+            nick: &self.nick,
+            rooms: &self.rooms,
+            occupants: &self.occupants,
         }
-
-        let Some(room) = self.occupants.iter().position(|occupant| occupant == from) else {
-            return Observed::Other;
-        };
-        let is_self = presence.child("x", NS_MUC_USER).is_some_and(|x| {
-            x.children_named("status", NS_MUC_USER)
-                .any(|status| status.attr("code") == Some("110"))
-        });
-        if is_self {
-            return Observed::SelfPresence {
-                room,
-                available: presence.attr("type") != Some("unavailable"),
-            };
-        }
-        Observed::Other
     }
 }
 

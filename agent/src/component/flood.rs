@@ -16,6 +16,7 @@ use crate::bot::{LATE_JOIN_THRESHOLD, LATE_SEND_THRESHOLD, Marker, instant_at};
 use crate::error::{BotError, FailureKind};
 use crate::group::plan::GroupPlan;
 use crate::group::stats::{GaugeGuard, GroupStats, Phase};
+use crate::muc::{NS_MUC, NS_STANZAS, Occupant, RoomPresence};
 use crate::transport::Endpoint;
 use crate::xml::{Element, NS_COMPONENT, escape};
 
@@ -25,11 +26,6 @@ const REFLECTION_WAIT: Duration = Duration::from_secs(2);
 const LEAVE_CONFIRM_WAIT: Duration = Duration::from_secs(2);
 /// Local part of the component's sender JID.
 const SENDER_LOCAL: &str = "flood";
-
-const NS_MUC: &str = "http://jabber.org/protocol/muc";
-const NS_MUC_USER: &str = "http://jabber.org/protocol/muc#user";
-const NS_DELAY: &str = "urn:xmpp:delay";
-const NS_STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
 /// The component of one group slice.
 pub struct Flood {
@@ -44,19 +40,6 @@ pub struct Flood {
     rooms: Vec<String>,
     /// `ROOM/NICK` in the same order.
     occupants: Vec<String>,
-}
-
-/// Classification of an inbound stanza.
-enum Observed {
-    /// Self-presence from room number `room`.
-    SelfPresence {
-        room: usize,
-        available: bool,
-    },
-    JoinError {
-        condition: String,
-    },
-    Other,
 }
 
 impl Flood {
@@ -234,14 +217,14 @@ impl Flood {
                     after: self.plan.join_timeout,
                 })??;
             match self.observe(stream, &element).await? {
-                Observed::SelfPresence {
+                RoomPresence::SelfPresence {
                     room,
                     available: true,
                 } => pending[room] = false,
-                Observed::JoinError { condition } => {
+                RoomPresence::JoinError { condition } => {
                     return Err(BotError::JoinRejected { condition });
                 }
-                Observed::SelfPresence { .. } | Observed::Other => {}
+                RoomPresence::SelfPresence { .. } | RoomPresence::Other => {}
             }
         }
         self.stats.joined_total.fetch_add(1, Relaxed);
@@ -344,7 +327,7 @@ impl Flood {
             let mut pending = vec![true; self.occupants.len()];
             while pending.contains(&true) {
                 let element = self.next(stream).await?;
-                if let Observed::SelfPresence {
+                if let RoomPresence::SelfPresence {
                     room,
                     available: false,
                 } = self.observe(stream, &element).await?
@@ -378,7 +361,7 @@ impl Flood {
         element: &Element,
     ) -> Result<(), BotError> {
         match self.observe(stream, element).await? {
-            Observed::SelfPresence {
+            RoomPresence::SelfPresence {
                 available: false, ..
             } => Err(BotError::JoinRejected {
                 condition: "removed from the room".to_owned(),
@@ -392,76 +375,31 @@ impl Flood {
         &self,
         stream: &mut ComponentStream,
         element: &Element,
-    ) -> Result<Observed, BotError> {
+    ) -> Result<RoomPresence, BotError> {
         if element.ns != NS_COMPONENT {
-            return Ok(Observed::Other);
+            return Ok(RoomPresence::Other);
         }
         if matches!(element.name.as_str(), "message" | "presence" | "iq") {
             self.stats.stanzas_received.fetch_add(1, Relaxed);
         }
         match element.name.as_str() {
-            "message" => self.observe_message(element),
-            "presence" => return Ok(self.observe_presence(element)),
+            "message" => self
+                .occupant()
+                .count_message(element, &self.stats, self.plan.clock),
+            "presence" => return Ok(self.occupant().presence(element)),
             "iq" => self.answer_iq(stream, element).await?,
             _ => {}
         }
-        Ok(Observed::Other)
+        Ok(RoomPresence::Other)
     }
 
-    fn observe_message(&self, message: &Element) {
-        if message.attr("type") != Some("groupchat") || message.child("delay", NS_DELAY).is_some() {
-            return;
+    fn occupant(&self) -> Occupant<'_> {
+        Occupant {
+            ns: NS_COMPONENT,
+            nick: &self.nick,
+            rooms: &self.rooms,
+            occupants: &self.occupants,
         }
-        let Some(body) = message.child_text("body", NS_COMPONENT) else {
-            return;
-        };
-        self.stats.messages_received.fetch_add(1, Relaxed);
-        let Some(marker) = Marker::parse(body) else {
-            return;
-        };
-        let from = message.attr("from").unwrap_or_default();
-        if marker.nick == self.nick && self.occupants.iter().any(|occupant| occupant == from) {
-            self.stats.reflections.fetch_add(1, Relaxed);
-            let latency = self
-                .plan
-                .clock
-                .now()
-                .saturating_sub(marker.sent_unix_micros)
-                .max(0);
-            self.stats.latency.record(latency as u64);
-        }
-    }
-
-    fn observe_presence(&self, presence: &Element) -> Observed {
-        let from = presence.attr("from").unwrap_or_default();
-        let room = self
-            .rooms
-            .iter()
-            .zip(&self.occupants)
-            .position(|(room, occupant)| from == room || from == occupant);
-        let Some(room) = room else {
-            return Observed::Other;
-        };
-        if presence.attr("type") == Some("error") {
-            let condition = presence
-                .child("error", NS_COMPONENT)
-                .and_then(|error| error.children.iter().find(|child| child.ns == NS_STANZAS))
-                .map_or("undefined-condition", |child| child.name.as_str())
-                .to_owned();
-            return Observed::JoinError { condition };
-        }
-        let is_self = from == self.occupants[room]
-            && presence.child("x", NS_MUC_USER).is_some_and(|x| {
-                x.children_named("status", NS_MUC_USER)
-                    .any(|status| status.attr("code") == Some("110"))
-            });
-        if is_self {
-            return Observed::SelfPresence {
-                room,
-                available: presence.attr("type") != Some("unavailable"),
-            };
-        }
-        Observed::Other
     }
 
     /// Replies to a request addressed to the component with

@@ -24,6 +24,7 @@ use tokio::time::Instant;
 
 use super::handshake;
 use crate::error::BotError;
+use crate::transport::stall::read_within_stall_bound;
 use crate::transport::{CLOSE_WAIT, StreamLimits};
 use crate::xml::{Element, Frame, NS_COMPONENT, NS_STREAM, Scope, StreamSplitter, escape};
 
@@ -198,17 +199,13 @@ impl ComponentStream {
 
             let partial = self.splitter.buffered();
             let read = self.socket.read(&mut self.read_chunk[..]);
-            let read = if partial > 0 {
-                let stall_at = self.last_bytes_at + self.limits.stall_timeout;
-                tokio::time::timeout_at(stall_at, read)
-                    .await
-                    .map_err(|_| BotError::Stalled {
-                        after: self.limits.stall_timeout,
-                        buffered: partial,
-                    })??
-            } else {
-                read.await?
-            };
+            let read = read_within_stall_bound(
+                read,
+                partial,
+                self.last_bytes_at,
+                self.limits.stall_timeout,
+            )
+            .await?;
             if read == 0 {
                 return Err(BotError::Closed);
             }

@@ -19,6 +19,7 @@
 //! deadline bound them.
 
 pub(crate) mod connect;
+pub(crate) mod stall;
 pub mod tcp;
 pub mod tls;
 pub mod websocket;

@@ -166,74 +166,62 @@ pub(super) fn reject_component_keys(
     raw: &RawStep,
 ) -> Result<(), ScenarioError> {
     let present = [
-        (
-            "component_domain",
-            raw.component_domain.as_ref().map(Spanned::span),
-        ),
-        ("secret", raw.secret.as_ref().map(Spanned::span)),
-        ("secret_file", raw.secret_file.as_ref().map(Spanned::span)),
-        ("rate", raw.rate.as_ref().map(Spanned::span)),
-        (
-            "flood_after_s",
-            raw.flood_after_s.as_ref().map(Spanned::span),
-        ),
-        ("duration_s", raw.duration_s.as_ref().map(Spanned::span)),
-        ("messages", raw.messages.as_ref().map(Spanned::span)),
+        ("component_domain", span_of(&raw.component_domain)),
+        ("secret", span_of(&raw.secret)),
+        ("secret_file", span_of(&raw.secret_file)),
+        ("rate", span_of(&raw.rate)),
+        ("flood_after_s", span_of(&raw.flood_after_s)),
+        ("duration_s", span_of(&raw.duration_s)),
+        ("messages", span_of(&raw.messages)),
     ];
-    for (key, span) in present {
-        if let Some(span) = span {
-            return Err(cx.invalid(
-                span,
-                &format!("timeline[{index}].{key}"),
-                "applies to component groups only; set transport = \"component\" or remove it",
-            ));
-        }
-    }
-    Ok(())
+    reject_present(
+        cx,
+        index,
+        &present,
+        "applies to component groups only; set transport = \"component\" or remove it",
+    )
 }
 
 /// Rejects the bot settings that mean nothing for one flooding connection,
 /// because a value there would be silently ignored.
 fn reject_bot_keys(cx: &Context, index: usize, raw: &RawStep) -> Result<(), ScenarioError> {
     let present = [
-        ("join_rate", raw.join_rate.as_ref().map(Spanned::span)),
-        ("talk_after_s", raw.talk_after_s.as_ref().map(Spanned::span)),
-        ("talk_rate", raw.talk_rate.as_ref().map(Spanned::span)),
-        (
-            "talk_duration_s",
-            raw.talk_duration_s.as_ref().map(Spanned::span),
-        ),
-        (
-            "leave_after_s",
-            raw.leave_after_s.as_ref().map(Spanned::span),
-        ),
-        (
-            "stream_management",
-            raw.stream_management.as_ref().map(Spanned::span),
-        ),
-        (
-            "rooms_per_bot",
-            raw.rooms_per_bot.as_ref().map(Spanned::span),
-        ),
-        (
-            "room_distribution",
-            raw.room_distribution.as_ref().map(Spanned::span),
-        ),
-        (
-            "zipf_exponent",
-            raw.zipf_exponent.as_ref().map(Spanned::span),
-        ),
+        ("join_rate", span_of(&raw.join_rate)),
+        ("talk_after_s", span_of(&raw.talk_after_s)),
+        ("talk_rate", span_of(&raw.talk_rate)),
+        ("talk_duration_s", span_of(&raw.talk_duration_s)),
+        ("leave_after_s", span_of(&raw.leave_after_s)),
+        ("stream_management", span_of(&raw.stream_management)),
+        ("rooms_per_bot", span_of(&raw.rooms_per_bot)),
+        ("room_distribution", span_of(&raw.room_distribution)),
+        ("zipf_exponent", span_of(&raw.zipf_exponent)),
     ];
-    for (key, span) in present {
-        if let Some(span) = span {
-            return Err(cx.invalid(
-                span,
-                &format!("timeline[{index}].{key}"),
-                "does not apply to a component group, which joins every room and sends `rate` messages per second for `duration_s`; remove it",
-            ));
-        }
+    reject_present(
+        cx,
+        index,
+        &present,
+        "does not apply to a component group, which joins every room and sends `rate` messages per second for `duration_s`; remove it",
+    )
+}
+
+fn span_of<T>(value: &Option<Spanned<T>>) -> Option<Range<usize>> {
+    value.as_ref().map(Spanned::span)
+}
+
+/// Fails with `message` on the first key of `present` that has a span.
+fn reject_present(
+    cx: &Context,
+    index: usize,
+    present: &[(&str, Option<Range<usize>>)],
+    message: &str,
+) -> Result<(), ScenarioError> {
+    match present
+        .iter()
+        .find_map(|(key, span)| Some((key, span.clone()?)))
+    {
+        Some((key, span)) => Err(cx.invalid(span, &format!("timeline[{index}].{key}"), message)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Reads the secret from `secret` or from `secret_file`, whose path is
