@@ -17,8 +17,7 @@ const LISTENERS: u64 = 3;
 fn last_row(bots_csv: &str, group: &str) -> Vec<String> {
     let row = bots_csv
         .lines()
-        .filter(|line| line.split(',').nth(2) == Some(group))
-        .last()
+        .rfind(|line| line.split(',').nth(2) == Some(group))
         .unwrap_or_else(|| panic!("no bots.csv row for group {group}"));
     row.split(',').map(str::to_owned).collect()
 }

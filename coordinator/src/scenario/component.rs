@@ -150,12 +150,12 @@ pub(super) fn component_group(
     group.rooms_per_bot = 1;
     group.room_distribution = RoomDistribution::Uniform;
     group.stream_management = false;
-    group.component = Some(ComponentSpec {
+    group.component = Some(Box::new(ComponentSpec {
         domain,
         secret,
         messages,
         secret_span,
-    });
+    }));
     Ok(group)
 }
 

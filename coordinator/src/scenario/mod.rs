@@ -161,7 +161,8 @@ pub struct GroupSpec {
     pub max_stanza_bytes: u32,
     /// Set for a component group, whose `talk_rate` is the flood rate in
     /// messages per second over all rooms.
-    pub component: Option<ComponentSpec>,
+    /// Boxed because most groups have none and a timeline holds many.
+    pub component: Option<Box<ComponentSpec>>,
 }
 
 /// Connection and bounds of a component group.
