@@ -161,7 +161,7 @@ pub struct GroupSpec {
     pub max_stanza_bytes: u32,
     /// Set for a component group, whose `talk_rate` is the flood rate in
     /// messages per second over all rooms.
-    /// Boxed because most groups have none and a timeline holds many.
+    /// Boxed because most groups have none and a timeline has many groups.
     pub component: Option<Box<ComponentSpec>>,
 }
 
