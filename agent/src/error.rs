@@ -111,6 +111,12 @@ pub enum BotError {
     #[error("server sent stream error <{condition}/>")]
     StreamError { condition: String },
 
+    #[error(
+        "component handshake for {domain} rejected with <{condition}/>: {}",
+        crate::component::handshake::rejection_hint(condition)
+    )]
+    ComponentRejected { domain: String, condition: String },
+
     #[error("room join rejected: {condition}")]
     JoinRejected { condition: String },
 
@@ -177,7 +183,8 @@ impl BotError {
                 _ => FailureKind::Protocol,
             },
             BotError::NoXmppSubprotocol => FailureKind::Protocol,
-            BotError::Sasl { .. } => FailureKind::Sasl,
+            // The kind covers every authentication step, XEP-0114 included.
+            BotError::Sasl { .. } | BotError::ComponentRejected { .. } => FailureKind::Sasl,
             BotError::StreamError { .. } => FailureKind::StreamError,
             BotError::JoinRejected { .. } => FailureKind::JoinError,
             BotError::Closed => FailureKind::Closed,

@@ -12,6 +12,8 @@
 //! - [`steps`]: the duration of each connection step of one bot.
 //! - [`bot`]: one bot's life: connect, join the MUC room, talk, leave.
 //! - [`webclient`]: the requests a browser client adds around the join.
+//! - [`component`]: an XEP-0114 component that floods rooms with messages.
+//! - [`muc`]: reading room presences and messages, for bots and component.
 //! - [`group`]: validating a `RunGroup` request, running its bots, and
 //!   aggregating their counters into one report a second.
 //! - [`policy`]: the agent's own target allowlist and load limits.
@@ -23,9 +25,11 @@
 
 pub mod bot;
 pub mod clock;
+pub mod component;
 pub mod error;
 pub mod group;
 pub mod host;
+pub mod muc;
 pub mod policy;
 pub mod service;
 pub mod session;

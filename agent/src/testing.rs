@@ -1,8 +1,8 @@
 //! A throwaway Prosody for integration tests.
 //!
-//! [`Prosody::start`] fills `deploy/local/prosody.cfg.lua.template` with two
-//! free ports and a fresh run directory, starts `prosody -F` in the
-//! foreground, and waits until its pidfile exists and both ports accept
+//! [`Prosody::start`] fills `deploy/local/prosody.cfg.lua.template` with
+//! free ports (c2s, HTTP, the XEP-0114 component) and a fresh run directory, starts `prosody -F` in the
+//! foreground, and waits until its pidfile exists and the ports accept
 //! connections. It listens on loopback unless the options name another
 //! interface address, and it can run inside a network namespace. Dropping the value kills the process and deletes the run
 //! directory. The module uses only std so that other crates' tests can use
@@ -36,6 +36,10 @@ pub const MUC_DOMAIN: &str = "conference.anon.localhost";
 /// Component settings that archive every room of the MUC service. The
 /// same line is in `deploy/local/run-study.sh`.
 pub const MUC_ARCHIVE_CONFIG: &str = "modules_enabled = { \"muc_mam\" }; muc_log_all_rooms = true";
+/// XEP-0114 component of the test server, for component groups.
+pub const COMPONENT_DOMAIN: &str = "flood.anon.localhost";
+/// Secret of that component, as the template sets it.
+pub const COMPONENT_SECRET: &str = "xmppload-flood";
 /// Maximum wait for Prosody to accept connections.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// Pause between readiness probes.
@@ -89,6 +93,8 @@ pub struct Prosody {
     interface: IpAddr,
     c2s_port: u16,
     http_port: u16,
+    /// Port of the XEP-0114 component listener.
+    component_port: u16,
     /// HTTPS port, only when the options carried a certificate.
     https_port: Option<u16>,
     /// Direct-TLS c2s port, only when the options carried a certificate.
@@ -116,8 +122,8 @@ impl Prosody {
         std::fs::create_dir_all(run_dir.join("data"))?;
         std::fs::create_dir_all(run_dir.join("certs"))?;
 
-        let ports = free_ports(4)?;
-        let (c2s_port, http_port) = (ports[0], ports[1]);
+        let ports = free_ports(5)?;
+        let (c2s_port, http_port, component_port) = (ports[0], ports[1], ports[4]);
         let https_port = options.tls.as_ref().map(|_| ports[2]);
         let direct_tls_port = options.tls.as_ref().map(|_| ports[3]);
         let interface = options.interface.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
@@ -146,7 +152,8 @@ impl Prosody {
         // Later assignments win in Prosody's Lua configuration, so these
         // override the template's loopback `interfaces`.
         let mut extra = format!(
-            "interfaces = {{ \"{interface}\" }}\nhttp_interfaces = {{ \"{interface}\" }}\n{tls_extra}"
+            "interfaces = {{ \"{interface}\" }}\nhttp_interfaces = {{ \"{interface}\" }}\n\
+             component_ports = {{ {component_port} }}\ncomponent_interfaces = {{ \"{interface}\" }}\n{tls_extra}"
         );
         let mut extra_modules = String::new();
         if options.statistics {
@@ -224,6 +231,7 @@ impl Prosody {
             interface,
             c2s_port,
             http_port,
+            component_port,
             https_port,
             direct_tls_port,
         };
@@ -231,7 +239,7 @@ impl Prosody {
         Ok(prosody)
     }
 
-    /// Polls until the pidfile exists and both ports accept connections.
+    /// Polls until the pidfile exists and the listeners accept connections.
     fn wait_ready(&mut self) -> io::Result<()> {
         let started = Instant::now();
         loop {
@@ -248,6 +256,7 @@ impl Prosody {
             let direct_tls_ready = self.c2s_direct_tls_addr().is_none_or(accepts);
             let ready = self.pidfile().exists()
                 && accepts(self.c2s_addr())
+                && accepts(self.component_addr())
                 && accepts(self.http_addr())
                 && https_ready
                 && direct_tls_ready;
@@ -288,6 +297,11 @@ impl Prosody {
     pub fn c2s_direct_tls_addr(&self) -> Option<SocketAddr> {
         self.direct_tls_port
             .map(|port| SocketAddr::new(self.interface, port))
+    }
+
+    /// Address of the XEP-0114 component listener.
+    pub fn component_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.interface, self.component_port)
     }
 
     /// Address of the HTTP listener that serves WebSocket and BOSH.

@@ -22,6 +22,7 @@ HTTP_PORT=15280
 MONITOR_PORT=15061
 AGENT_PORTS=(15051 15052)
 SERVER=${SERVER:-prosody}
+COMPONENT_PORT=15347
 
 case "$SERVER" in
 prosody)
@@ -46,7 +47,7 @@ ejabberd)
     exit 1
     ;;
 esac
-for port in "$C2S_PORT" "$HTTP_PORT" "$MONITOR_PORT" "${AGENT_PORTS[@]}"; do
+for port in "$C2S_PORT" "$HTTP_PORT" "$COMPONENT_PORT" "$MONITOR_PORT" "${AGENT_PORTS[@]}"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
         echo "error: port $port on 127.0.0.1 is already in use; stop whatever listens there (an earlier run?)" >&2
         exit 1
@@ -80,6 +81,7 @@ fill_template() {
         -e "s#@DOMAIN@#anon.localhost#g" \
         -e "s#@MUC_DOMAIN@#conference.anon.localhost#g" \
         -e "/@EXTRA_GLOBAL@/d" \
+        -e "s#^component_ports = {}#component_ports = { $COMPONENT_PORT }#" \
         "$1"
 }
 if [ "$SERVER" = prosody ]; then

@@ -49,6 +49,7 @@ use crate::error::{BotError, FailureKind};
 use crate::group::plan::GroupPlan;
 use crate::group::stats::{GaugeGuard, GroupStats, Phase};
 use crate::session::{Inbound, Session, is_stanza};
+use crate::muc::{NS_DELAY, NS_MUC, NS_MUC_USER, NS_STANZAS};
 use crate::steps::StepTimes;
 use crate::webclient::WebClient;
 use crate::xml::{Element, NS_CLIENT, escape};
@@ -63,10 +64,6 @@ pub const LATE_JOIN_THRESHOLD: Duration = Duration::from_millis(100);
 /// Maximum wait for the room to confirm a leave before the stream is closed.
 const LEAVE_CONFIRM_WAIT: Duration = Duration::from_secs(2);
 
-const NS_MUC: &str = "http://jabber.org/protocol/muc";
-const NS_MUC_USER: &str = "http://jabber.org/protocol/muc#user";
-const NS_DELAY: &str = "urn:xmpp:delay";
-const NS_STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
 /// Reason a bot stopped before leaving normally.
 enum Stop {

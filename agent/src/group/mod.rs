@@ -29,6 +29,7 @@ use tracing::{error, info, warn};
 use xmppload_proto::v1::GroupReport;
 
 use crate::bot::{Bot, instant_at};
+use crate::component::Flood;
 use crate::error::FailureKind;
 use plan::GroupPlan;
 use stats::GroupStats;
@@ -50,9 +51,14 @@ pub async fn run(plan: GroupPlan, reports: ReportSender, shutdown: CancellationT
     info!(group = %plan.group, count = plan.count, offset = plan.index_offset, "group slice started");
 
     let mut bots = JoinSet::new();
-    for k in 0..plan.count {
-        let bot = Bot::new(Arc::clone(&plan), Arc::clone(&stats), k);
-        bots.spawn(bot.run(bots_cancel.clone()));
+    if let Some(flood) = Flood::new(Arc::clone(&plan), Arc::clone(&stats)) {
+        // A component group is one connection in place of the bots.
+        bots.spawn(flood.run(bots_cancel.clone()));
+    } else {
+        for k in 0..plan.count {
+            let bot = Bot::new(Arc::clone(&plan), Arc::clone(&stats), k);
+            bots.spawn(bot.run(bots_cancel.clone()));
+        }
     }
 
     let deadline_micros = plan

@@ -79,6 +79,9 @@ pub struct GroupPlan {
     pub clock: AgentClock,
     /// Browser-like requests of each bot; `None` when none is switched on.
     pub web_client: Option<Arc<WebClientPlan>>,
+    /// Set for a component group: one XEP-0114 connection floods the rooms
+    /// instead of `count` client bots.
+    pub component: Option<crate::component::ComponentSettings>,
 }
 
 /// Checks `max_stanza_bytes` and `stall_timeout_ms` and resolves their
@@ -209,9 +212,12 @@ impl GroupPlan {
                 "set a positive number of bots per second",
             ));
         }
-        if !(request.talk_rate.is_finite()
-            && request.talk_rate >= 0.0
-            && request.talk_rate <= MAX_TALK_RATE)
+        // A component's rate is checked with its own bound in ComponentSettings.
+        let component = crate::component::ComponentSettings::from_request(&request)?;
+        if component.is_none()
+            && !(request.talk_rate.is_finite()
+                && request.talk_rate >= 0.0
+                && request.talk_rate <= MAX_TALK_RATE)
         {
             return Err(invalid(
                 "talk_rate",
@@ -302,6 +308,7 @@ impl GroupPlan {
             source_addresses: Vec::new(),
             clock,
             web_client,
+            component,
         })
     }
 
@@ -449,7 +456,7 @@ fn endpoint(
         ProtoTransport::Unspecified => Err(invalid(
             "transport",
             &request.transport,
-            "set TRANSPORT_WEBSOCKET, TRANSPORT_C2S or TRANSPORT_BOSH",
+            "set TRANSPORT_WEBSOCKET, TRANSPORT_C2S, TRANSPORT_BOSH or TRANSPORT_COMPONENT",
         )),
         ProtoTransport::Bosh => bosh_endpoint(request, domain, limits, |accept_invalid| {
             tls_config(accept_invalid, false)
@@ -478,13 +485,13 @@ fn endpoint(
                 limits,
             })
         }
-        ProtoTransport::C2s => {
+        ProtoTransport::C2s | ProtoTransport::Component => {
             let host = request.host.trim();
             if host.is_empty() || host.contains(char::is_whitespace) {
                 return Err(invalid(
                     "host",
                     &request.host,
-                    "set the host name or IP address of the c2s listener",
+                    "set the host name or IP address of the c2s or component listener",
                 ));
             }
             let port = u16::try_from(request.port)
@@ -494,12 +501,16 @@ fn endpoint(
                     invalid(
                         "port",
                         &request.port,
-                        "set the c2s port, between 1 and 65535",
+                        "set the c2s or component port, between 1 and 65535",
                     )
                 })?;
-            let tls_mode = match ProtoTlsMode::try_from(request.tls)
-                .unwrap_or(ProtoTlsMode::Unspecified)
-            {
+            // XEP-0114 has no STARTTLS, so a component connection is plain.
+            let tls = if transport == ProtoTransport::Component {
+                ProtoTlsMode::None as i32
+            } else {
+                request.tls
+            };
+            let tls_mode = match ProtoTlsMode::try_from(tls).unwrap_or(ProtoTlsMode::Unspecified) {
                 ProtoTlsMode::None => TlsMode::Never,
                 ProtoTlsMode::StarttlsIfOffered => TlsMode::IfOffered,
                 ProtoTlsMode::StarttlsRequired => TlsMode::Required,
@@ -557,6 +568,6 @@ fn bosh_endpoint(
 }
 
 /// `invalid_argument` naming the field, its value and the fix.
-fn invalid(field: &str, value: &dyn std::fmt::Debug, fix: &str) -> Status {
+pub(crate) fn invalid(field: &str, value: &dyn std::fmt::Debug, fix: &str) -> Status {
     Status::invalid_argument(format!("invalid `{field}` {value:?}: {fix}"))
 }

@@ -22,7 +22,8 @@
 //! deadline bound them.
 
 pub mod bosh;
-mod connect;
+pub(crate) mod connect;
+pub(crate) mod stall;
 pub mod tcp;
 pub mod tls;
 pub mod websocket;

@@ -127,17 +127,13 @@ impl TcpTransport {
                     Io::Upgrading => Ok(0),
                 }
             };
-            let read = if partial > 0 {
-                let stall_at = self.last_bytes_at + self.limits.stall_timeout;
-                tokio::time::timeout_at(stall_at, read)
-                    .await
-                    .map_err(|_| BotError::Stalled {
-                        after: self.limits.stall_timeout,
-                        buffered: partial,
-                    })??
-            } else {
-                read.await?
-            };
+            let read = super::stall::read_within_stall_bound(
+                read,
+                partial,
+                self.last_bytes_at,
+                self.limits.stall_timeout,
+            )
+            .await?;
             if read == 0 {
                 return Err(BotError::Closed);
             }

@@ -14,6 +14,8 @@ use quick_xml::events::{BytesStart, Event};
 
 /// Namespace of client stanzas, the default of every c2s stream.
 pub const NS_CLIENT: &str = "jabber:client";
+/// Namespace of stanzas on an XEP-0114 component stream, its default.
+pub const NS_COMPONENT: &str = "jabber:component:accept";
 /// Namespace bound to the `stream` prefix on every stream.
 pub const NS_STREAM: &str = "http://etherx.jabber.org/streams";
 
@@ -32,6 +34,15 @@ impl Scope {
     pub fn client_stream() -> Self {
         Scope {
             default: Some(NS_CLIENT.to_owned()),
+            prefixes: vec![("stream".to_owned(), NS_STREAM.to_owned())],
+        }
+    }
+
+    /// Bindings a stanza inherits from an XEP-0114 component stream header:
+    /// default `jabber:component:accept` and `stream:` as on c2s.
+    pub fn component_stream() -> Self {
+        Scope {
+            default: Some(NS_COMPONENT.to_owned()),
             prefixes: vec![("stream".to_owned(), NS_STREAM.to_owned())],
         }
     }

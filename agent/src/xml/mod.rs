@@ -4,7 +4,7 @@
 pub mod element;
 pub mod framing;
 
-pub use element::{Element, NS_CLIENT, NS_STREAM, ParseError, Scope};
+pub use element::{Element, NS_CLIENT, NS_COMPONENT, NS_STREAM, ParseError, Scope};
 pub use framing::{DEFAULT_MAX_STANZA_BYTES, Frame, FramingError, StreamSplitter};
 
 /// Escapes text for use in character data or a quoted attribute value.

@@ -293,12 +293,13 @@ pub async fn run(
     Ok(group_outcome)
 }
 
-/// TLS as the group's bots use it: STARTTLS applies to c2s only, and a
+/// TLS as the group's bots use it: STARTTLS applies to c2s only, a
 /// WebSocket or BOSH group is encrypted exactly when its URL is `wss://` or
-/// `https://`.
+/// `https://`, and a component connection (XEP-0114) is plain.
 fn tls_label(transport: scenario::Transport, server: &Server) -> &'static str {
     match transport {
         scenario::Transport::C2s => server.tls.as_str(),
+        scenario::Transport::Component => "none",
         scenario::Transport::WebSocket => {
             let secure = server
                 .websocket_url
@@ -322,7 +323,11 @@ fn request(
     slice: &Indices,
     start_at_peer: i64,
 ) -> RunGroupRequest {
-    let (host, port) = server.c2s_target().cloned().unwrap_or_default();
+    let (host, port) = match spec.transport {
+        scenario::Transport::Component => server.component.clone().unwrap_or_default(),
+        _ => server.c2s_target().cloned().unwrap_or_default(),
+    };
+    let component = spec.component.as_ref();
     let (index_offset, index_stride, indices) = match slice {
         Indices::Progression { offset, stride, .. } => (*offset, *stride, Vec::new()),
         Indices::List(indices) => (0, 1, indices.clone()),
@@ -338,11 +343,15 @@ fn request(
             scenario::Transport::WebSocket => Transport::Websocket,
             scenario::Transport::C2s => Transport::C2s,
             scenario::Transport::Bosh => Transport::Bosh,
+            scenario::Transport::Component => Transport::Component,
         } as i32,
         websocket_url: server.websocket_url.clone().unwrap_or_default(),
         host,
         port: u32::from(port),
-        domain: server.domain.clone(),
+        // A component's stream goes to its own domain.
+        domain: component
+            .map_or(&server.domain, |component| &component.domain)
+            .clone(),
         tls: match server.tls {
             scenario::TlsMode::None => TlsMode::None,
             scenario::TlsMode::Starttls => TlsMode::StarttlsIfOffered,
@@ -377,6 +386,12 @@ fn request(
         bosh_url: server.bosh_url.clone().unwrap_or_default(),
         bosh_hold: spec.bosh_hold,
         bosh_wait_s: spec.bosh_wait_s,
+        component_secret: component
+            .map(|component| component.secret.clone())
+            .unwrap_or_default(),
+        component_messages: component
+            .and_then(|component| component.messages)
+            .unwrap_or(0),
     }
 }
 

@@ -8,6 +8,7 @@
 //! Agents and the monitor may go away and come back during a run: see
 //! [`roster`] and [`monitor`].
 
+mod background;
 mod clocks;
 mod group;
 mod lag;
@@ -144,7 +145,7 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
     print_placements(scenario.groups().zip(&placements), &agent_infos);
 
     let results = Arc::new(ResultsDir::create_next(&options.results_root)?);
-    results.write_file("scenario.toml", scenario.source.as_bytes())?;
+    results.write_file("scenario.toml", scenario.redacted_source().as_bytes())?;
     info!(dir = %results.path().display(), "writing results");
 
     let started = unix_micros_now();
@@ -202,6 +203,7 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
     let mut stopped_early = false;
     let mut problems = Vec::new();
     let mut group_placements = placements.iter();
+    let mut background = background::Background::default();
     for (index, step) in scenario.timeline.iter().enumerate() {
         if stop.is_cancelled() {
             stopped_early = true;
@@ -239,6 +241,19 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
                         continue;
                     }
                 };
+                if spec.component.is_some() {
+                    let context = background::RunContext {
+                        server: scenario.server.clone(),
+                        clock_refresh: scenario.clock_refresh,
+                        results: results.clone(),
+                        started,
+                        progress: progress.clone(),
+                        stop: stop.clone(),
+                        record: record.clone(),
+                    };
+                    background.spawn(spec, agents, shares, context);
+                    continue;
+                }
                 let outcome = group::run(
                     spec,
                     &scenario.server,
@@ -252,27 +267,12 @@ pub async fn run(options: RunOptions, stop: CancellationToken) -> Result<RunOutc
                     |info| record.update(|run| run.groups.push(info)),
                 )
                 .await;
-                let outcome = match outcome {
-                    Ok(outcome) => outcome,
-                    Err(err) => {
-                        warn!(group = %spec.name, %err, "failed to record the group in run.json");
-                        continue;
-                    }
-                };
-
-                problems.extend(group_problems(spec, &outcome));
-                roster.mark_lost(&outcome.lost_agents, &record);
-                let stored = record.update(|run| {
-                    if let Some(info) = run.groups.last_mut() {
-                        info.incomplete = outcome.incomplete;
-                        info.web_client_counts = outcome.web_counts;
-                    }
-                });
-                if let Err(err) = stored {
-                    warn!(group = %spec.name, %err, "failed to record the group's outcome in run.json");
-                }
+                finish_group(spec, outcome, &mut problems, &mut roster, &record);
             }
         }
+    }
+    for (spec, outcome) in background.finish().await {
+        finish_group(&spec, outcome, &mut problems, &mut roster, &record);
     }
     stopped_early |= stop.is_cancelled();
 
@@ -330,6 +330,42 @@ fn print_placements<'a>(
             );
             info!(group = %spec.name, agent = %agent.name, bots = share.bots, share = share.fraction, limit = share.limit, "placement");
         }
+    }
+}
+
+/// Records a finished group's problems, lost agents and unfinished slices.
+fn finish_group(
+    spec: &GroupSpec,
+    outcome: Result<group::GroupOutcome, ResultsError>,
+    problems: &mut Vec<String>,
+    roster: &mut roster::Roster,
+    record: &RunRecord,
+) {
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            warn!(group = %spec.name, %err, "failed to record the group in run.json");
+            return;
+        }
+    };
+
+    problems.extend(group_problems(spec, &outcome));
+    roster.mark_lost(&outcome.lost_agents, record);
+    // Found by name, because a background group may finish after later
+    // groups were added.
+    let stored = record.update(|run| {
+        if let Some(info) = run
+            .groups
+            .iter_mut()
+            .rev()
+            .find(|info| info.name == spec.name)
+        {
+            info.incomplete = outcome.incomplete;
+            info.web_client_counts = outcome.web_counts;
+        }
+    });
+    if let Err(err) = stored {
+        warn!(group = %spec.name, %err, "failed to record the group's outcome in run.json");
     }
 }
 

@@ -4,6 +4,7 @@
 //! so a typo never surfaces halfway through a run. Every error names the
 //! file, the line and the field, and shows what a valid value looks like.
 
+mod component;
 mod raw;
 mod validate;
 pub mod web_client;
@@ -49,6 +50,9 @@ pub struct Server {
     pub bosh_url: Option<String>,
     pub tls: TlsMode,
     pub accept_invalid_certs: bool,
+    /// Host and port of the XEP-0114 component listener, when any group is
+    /// a component.
+    pub component: Option<(String, u16)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +123,8 @@ pub enum Transport {
     C2s,
     /// XEP-0124 BOSH with XEP-0206.
     Bosh,
+    /// One XEP-0114 component connection that floods the group's rooms.
+    Component,
 }
 
 impl Transport {
@@ -127,6 +133,7 @@ impl Transport {
             Transport::WebSocket => "websocket",
             Transport::C2s => "c2s",
             Transport::Bosh => "bosh",
+            Transport::Component => "component",
         }
     }
 }
@@ -183,6 +190,35 @@ pub struct GroupSpec {
     pub bosh_wait_s: u32,
     /// Browser-like requests of the bots around their join.
     pub web_client: WebClientSpec,
+    /// Set for a component group, whose `talk_rate` is the flood rate in
+    /// messages per second over all rooms.
+    /// Boxed because most groups have none and a timeline has many groups.
+    pub component: Option<Box<ComponentSpec>>,
+}
+
+/// Connection and bounds of a component group.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ComponentSpec {
+    /// Domain of the server's `Component` entry.
+    pub domain: String,
+    /// Shared secret of the handshake, from `secret` or `secret_file`.
+    pub secret: String,
+    /// Number of messages to send; `None` sends until `duration_s` ends.
+    pub messages: Option<u64>,
+    /// Byte range of an inline `secret` value in the scenario text, so the
+    /// copy in the results folder can leave it out.
+    pub secret_span: Option<std::ops::Range<usize>>,
+}
+
+impl std::fmt::Debug for ComponentSpec {
+    // The secret stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComponentSpec")
+            .field("domain", &self.domain)
+            .field("secret", &"<redacted>")
+            .field("messages", &self.messages)
+            .finish()
+    }
 }
 
 impl GroupSpec {
@@ -225,6 +261,24 @@ impl Scenario {
         overrides: &Overrides,
     ) -> Result<Scenario, ScenarioError> {
         validate::parse(path, source, overrides)
+    }
+
+    /// Returns the scenario text with every inline component secret
+    /// replaced, for the copy in the results folder.
+    pub fn redacted_source(&self) -> String {
+        let mut spans: Vec<_> = self
+            .groups()
+            .filter_map(|group| group.component.as_ref()?.secret_span.clone())
+            .collect();
+        // From the end, so earlier ranges keep their offsets.
+        spans.sort_by_key(|span| std::cmp::Reverse(span.start));
+        let mut text = self.source.clone();
+        for span in spans {
+            if text.get(span.clone()).is_some() {
+                text.replace_range(span, "\"<redacted>\"");
+            }
+        }
+        text
     }
 
     pub fn groups(&self) -> impl Iterator<Item = &GroupSpec> {

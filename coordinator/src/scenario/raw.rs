@@ -29,6 +29,8 @@ pub struct RawServer {
     pub bosh_url: Option<Spanned<String>>,
     pub tls: Option<Spanned<String>>,
     pub accept_invalid_certs: Option<bool>,
+    /// `HOST:PORT` of the XEP-0114 component listener.
+    pub component: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +117,14 @@ pub struct RawStep {
     pub bosh_hold: Option<Spanned<u32>>,
     pub bosh_wait_s: Option<Spanned<u32>>,
     pub web_client: Option<RawWebClient>,
+    /// Keys of a component group (`transport = "component"`) only.
+    pub component_domain: Option<Spanned<String>>,
+    pub secret: Option<Spanned<String>>,
+    pub secret_file: Option<Spanned<String>>,
+    pub rate: Option<Spanned<f64>>,
+    pub flood_after_s: Option<Spanned<f64>>,
+    pub duration_s: Option<Spanned<f64>>,
+    pub messages: Option<Spanned<u64>>,
 }
 
 impl RawStep {

@@ -69,12 +69,12 @@ pub enum ScenarioError {
 
 /// Carries the file name and text so errors can name file and line.
 pub(super) struct Context<'a> {
-    file: String,
+    pub(super) file: String,
     source: &'a str,
 }
 
 impl Context<'_> {
-    fn line_of(&self, span: Range<usize>) -> usize {
+    pub(super) fn line_of(&self, span: Range<usize>) -> usize {
         let end = span.start.min(self.source.len());
         self.source.as_bytes()[..end]
             .iter()
@@ -273,11 +273,17 @@ fn server(cx: &Context, raw: Spanned<super::raw::RawServer>) -> Result<Server, S
         ));
     }
 
+    let component = match raw.component {
+        None => None,
+        Some(value) => Some(host_port(cx, value, "server.component")?),
+    };
+
     Ok(Server {
         domain,
         muc_domain,
         c2s,
         c2s_direct_tls,
+        component,
         websocket_url,
         bosh_url,
         tls,
@@ -572,14 +578,21 @@ fn timeline_step(
         "websocket" => Transport::WebSocket,
         "c2s" => Transport::C2s,
         "bosh" => Transport::Bosh,
+        "component" => {
+            let spans = (span, transport_span);
+            let group =
+                super::component::component_group(cx, index, name, spans, raw, defaults, server)?;
+            return Ok(Step::Group(group));
+        }
         other => {
             return Err(cx.invalid(
                 transport_span,
                 &field("transport"),
-                format!("`{other}` is not a transport; use websocket, c2s or bosh"),
+                format!("`{other}` is not a transport; use websocket, c2s, bosh or component"),
             ));
         }
     };
+    super::component::reject_component_keys(cx, index, &raw)?;
     match transport {
         Transport::WebSocket if server.websocket_url.is_none() => {
             return Err(cx.invalid(
@@ -636,7 +649,7 @@ fn timeline_step(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn group_settings(
+pub(super) fn group_settings(
     cx: &Context,
     index: usize,
     name: String,
@@ -794,6 +807,7 @@ fn group_settings(
         bosh_hold,
         bosh_wait_s,
         web_client,
+        component: None,
     };
 
     // Agents reject a group whose deadline passes a week, so catch it here
@@ -893,7 +907,11 @@ fn max_stanza_bytes(
     Ok(bytes)
 }
 
-fn non_empty(cx: &Context, value: Spanned<String>, field: &str) -> Result<String, ScenarioError> {
+pub(super) fn non_empty(
+    cx: &Context,
+    value: Spanned<String>,
+    field: &str,
+) -> Result<String, ScenarioError> {
     let span = value.span();
     let value = value.into_inner();
     if value.trim().is_empty() {
@@ -958,7 +976,7 @@ fn grpc_address(
     ))
 }
 
-fn seconds(
+pub(super) fn seconds(
     cx: &Context,
     value: Option<Spanned<f64>>,
     field: &str,
@@ -979,7 +997,7 @@ fn seconds(
     Ok(Duration::from_secs_f64(seconds))
 }
 
-fn rate(
+pub(super) fn rate(
     cx: &Context,
     value: Option<Spanned<f64>>,
     field: &str,
