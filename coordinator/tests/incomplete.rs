@@ -14,7 +14,8 @@ async fn start_agent(config: xmppload_agent::AgentConfig, stop: &CancellationTok
     address
 }
 
-/// An agent over its connect-rate limit leaves its slice out, and the run records it.
+/// An agent whose run-time limit the group exceeds leaves its slice out,
+/// and the run records it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_slice_is_recorded() {
     let prosody = Prosody::start(ProsodyOptions::default()).expect("start Prosody");
@@ -28,9 +29,10 @@ async fn rejected_slice_is_recorded() {
         name: "small".to_string(),
         ..Default::default()
     };
-    // The coordinator places bots within each agent's reported capacity, so
-    // the rejection comes from a limit it does not plan for.
-    small.limits.max_connect_rate = 1.0;
+    // The coordinator checks each agent's capacity and connect rate before
+    // the run, so the rejection comes from a limit it does not plan for:
+    // the group's deadline is well over one second.
+    small.limits.max_run = std::time::Duration::from_secs(1);
     let agents = vec![
         start_agent(willing, &stop).await,
         start_agent(small, &stop).await,
@@ -102,7 +104,7 @@ leave_after_s = 1.0
         incomplete[0]["reason"]
             .as_str()
             .unwrap()
-            .contains("--max-connect-rate"),
+            .contains("--max-run-seconds"),
         "{}",
         incomplete[0]["reason"]
     );

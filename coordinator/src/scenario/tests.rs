@@ -158,7 +158,7 @@ fn invalid_values_name_line_and_field() {
         ),
         (
             VALID.replace("transport = \"c2s\"", "transport = \"pigeon\""),
-            "test.toml:35: field `timeline[2].transport`: `pigeon` is not a transport; use websocket, c2s or bosh",
+            "test.toml:35: field `timeline[2].transport`: `pigeon` is not a transport; use websocket, c2s, bosh or component",
         ),
         (
             VALID.replace("join_rate = 5.0", "join_rate = -1.0"),
