@@ -104,6 +104,15 @@ pub enum BotError {
     #[error("SASL authentication failed: {condition}")]
     Sasl { condition: String },
 
+    #[error("server does not offer the SASL mechanism {mechanism}; it offers {offered}")]
+    SaslNotOffered {
+        mechanism: &'static str,
+        offered: String,
+    },
+
+    #[error("SASL exchange failed: {0}")]
+    SaslExchange(#[from] crate::sasl::SaslError),
+
     #[error("server sent stream error <{condition}/>")]
     StreamError { condition: String },
 
@@ -161,7 +170,9 @@ impl BotError {
                 _ => FailureKind::Protocol,
             },
             BotError::NoXmppSubprotocol => FailureKind::Protocol,
-            BotError::Sasl { .. } => FailureKind::Sasl,
+            BotError::Sasl { .. }
+            | BotError::SaslNotOffered { .. }
+            | BotError::SaslExchange(_) => FailureKind::Sasl,
             BotError::StreamError { .. } => FailureKind::StreamError,
             BotError::JoinRejected { .. } => FailureKind::JoinError,
             BotError::Closed => FailureKind::Closed,

@@ -7,7 +7,9 @@
 //!   into a small element tree.
 //! - [`transport`]: one framing type per wire format (c2s TCP with STARTTLS,
 //!   RFC 7395 WebSocket) behind one stanza-level interface.
-//! - [`session`]: SASL ANONYMOUS, resource binding and XEP-0198 stream
+//! - [`sasl`]: the SASL mechanisms (ANONYMOUS, PLAIN, SCRAM-SHA-1 and
+//!   SCRAM-SHA-256) and their exchange over a stream.
+//! - [`session`]: SASL login, resource binding and XEP-0198 stream
 //!   management on top of a transport.
 //! - [`bot`]: one bot's life: connect, join the MUC room, talk, leave.
 //! - [`group`]: validating a `RunGroup` request, running its bots, and
@@ -25,6 +27,7 @@ pub mod error;
 pub mod group;
 pub mod host;
 pub mod policy;
+pub mod sasl;
 pub mod service;
 pub mod session;
 pub mod testing;
