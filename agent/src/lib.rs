@@ -15,6 +15,7 @@
 //! - [`group`]: validating a `RunGroup` request, running its bots, and
 //!   aggregating their counters into one report a second.
 //! - [`policy`]: the agent's own target allowlist and load limits.
+//! - [`register`]: creating accounts by XEP-0077 in-band registration.
 //! - [`service`] and [`serve`]: the `BotAgent` gRPC server.
 //! - [`testing`]: a throwaway Prosody for integration tests.
 //!
@@ -27,6 +28,7 @@ pub mod error;
 pub mod group;
 pub mod host;
 pub mod policy;
+pub mod register;
 pub mod sasl;
 pub mod service;
 pub mod session;

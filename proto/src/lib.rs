@@ -13,6 +13,25 @@ pub mod tls;
 
 pub mod v1 {
     tonic::include_proto!("xmppload.v1");
+
+    impl std::fmt::Debug for Account {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Account")
+                .field("username", &self.username)
+                .field("password", &"<hidden>")
+                .finish()
+        }
+    }
+
+    impl std::fmt::Debug for AccountPattern {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("AccountPattern")
+                .field("pattern", &self.pattern)
+                .field("password", &"<hidden>")
+                .field("first", &self.first)
+                .finish()
+        }
+    }
 }
 
 /// Version of the contract in `proto/xmppload.proto`; bump it on any change

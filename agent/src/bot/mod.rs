@@ -37,6 +37,7 @@ use tracing::{Instrument, debug, warn};
 use crate::error::{BotError, FailureKind};
 use crate::group::plan::GroupPlan;
 use crate::group::stats::{GaugeGuard, GroupStats, Phase};
+use crate::sasl::xmpp::Login;
 use crate::session::{Inbound, Session, is_stanza};
 use crate::xml::{Element, NS_CLIENT, escape};
 
@@ -86,6 +87,8 @@ enum Observed {
 /// One bot of a group slice.
 pub struct Bot {
     global_index: u32,
+    /// Position k of the bot within its slice.
+    slice_position: u32,
     nick: String,
     /// Bare JIDs of the bot's rooms, first room first.
     rooms: Vec<String>,
@@ -113,6 +116,7 @@ impl Bot {
         let source_address = plan.source_address(k);
         Bot {
             global_index,
+            slice_position: k,
             nick,
             rooms,
             occupants,
@@ -154,11 +158,17 @@ impl Bot {
             .connect_attempts
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let connecting = GaugeGuard::enter(&self.stats.connecting);
+        let credentials = self.plan.login.credentials(self.slice_position, self.global_index);
+        let login = Login {
+            mechanism: self.plan.login.mechanism,
+            credentials: credentials.as_ref(),
+            cache: &self.plan.login.cache,
+        };
         let established = tokio::select! {
             _ = cancel.cancelled() => Err(Stop::Cancelled),
             result = tokio::time::timeout(
                 self.plan.connect_timeout,
-                Session::establish_from(&self.plan.endpoint, self.source_address, self.plan.stream_management),
+                Session::establish_as(&self.plan.endpoint, self.source_address, self.plan.stream_management, login),
             ) => match result {
                 Ok(Ok(session)) => Ok(session),
                 Ok(Err(err)) => Err(Stop::Failed(err)),
@@ -176,6 +186,7 @@ impl Bot {
         };
 
         let connected_at = Instant::now();
+        self.stats.round_trips.record("auth", session.auth_time());
         let _connected = GaugeGuard::enter(&self.stats.connected);
         self.stats
             .connected_total

@@ -14,6 +14,7 @@ use xmppload_proto::v1::{
     Transport as ProtoTransport,
 };
 
+use super::login::LoginPlan;
 use super::rooms::{RoomDistribution, RoomMap};
 use crate::transport::{DEFAULT_STALL_TIMEOUT, Endpoint, StreamLimits, TlsMode, tls};
 use crate::xml::DEFAULT_MAX_STANZA_BYTES;
@@ -74,6 +75,8 @@ pub struct GroupPlan {
     pub source_addresses: Vec<IpAddr>,
     /// The agent's clock, which all of the slice's times are read from.
     pub clock: AgentClock,
+    /// SASL mechanism and accounts.
+    pub login: LoginPlan,
 }
 
 /// Checks `max_stanza_bytes` and `stall_timeout_ms` and resolves their
@@ -273,6 +276,7 @@ impl GroupPlan {
         // Checked after body_bytes, which the stanza limit must exceed.
         let limits = stream_limits(&request)?;
         let endpoint = endpoint(&request, domain, limits)?;
+        let login = LoginPlan::from_request(&request)?;
 
         Ok(GroupPlan {
             group,
@@ -295,6 +299,7 @@ impl GroupPlan {
             deadline: Duration::from_millis(request.deadline_ms),
             source_addresses: Vec::new(),
             clock,
+            login,
         })
     }
 

@@ -12,11 +12,13 @@
 //! SCRAM's cost is PBKDF2, so [`SaltedPasswordCache`] keeps each salted
 //! password once it is computed.
 
+pub mod pattern;
 pub mod plain;
 pub mod salted;
 pub mod scram;
 pub mod xmpp;
 
+pub use pattern::{AccountPattern, PatternError};
 pub use salted::{Hash, SaltedPasswordCache};
 pub use scram::ScramClient;
 
