@@ -170,9 +170,9 @@ impl BotError {
                 _ => FailureKind::Protocol,
             },
             BotError::NoXmppSubprotocol => FailureKind::Protocol,
-            BotError::Sasl { .. }
-            | BotError::SaslNotOffered { .. }
-            | BotError::SaslExchange(_) => FailureKind::Sasl,
+            BotError::Sasl { .. } | BotError::SaslNotOffered { .. } | BotError::SaslExchange(_) => {
+                FailureKind::Sasl
+            }
             BotError::StreamError { .. } => FailureKind::StreamError,
             BotError::JoinRejected { .. } => FailureKind::JoinError,
             BotError::Closed => FailureKind::Closed,

@@ -235,11 +235,7 @@ fn check(request: &CreateAccounts) -> Result<(), CreateError> {
         ));
     }
     if request.timeout.is_zero() {
-        return Err(invalid(
-            "timeout",
-            "0".to_owned(),
-            "set a positive timeout",
-        ));
+        return Err(invalid("timeout", "0".to_owned(), "set a positive timeout"));
     }
     Ok(())
 }
@@ -277,7 +273,8 @@ async fn run_worker(
             break;
         }
         let username = request.pattern.username(request.first + u64::from(offset));
-        tokio::time::sleep_until(start + Duration::from_secs_f64(f64::from(offset) / request.rate)).await;
+        tokio::time::sleep_until(start + Duration::from_secs_f64(f64::from(offset) / request.rate))
+            .await;
 
         if transport.is_none() {
             match open(&request).await {
@@ -325,7 +322,10 @@ async fn run_worker(
             }
         }
         if reconnects > MAX_RECONNECTS {
-            warn!(worker, "registration connection broke too often; worker stops");
+            warn!(
+                worker,
+                "registration connection broke too often; worker stops"
+            );
             break;
         }
     }

@@ -154,7 +154,14 @@ async fn sessions_log_in_with_each_mechanism() {
         );
     }
 
-    let wrong = log_in(&prosody, ACCOUNTS_DOMAIN, Mechanism::ScramSha256, "bot00001", PASSWORD).await;
+    let wrong = log_in(
+        &prosody,
+        ACCOUNTS_DOMAIN,
+        Mechanism::ScramSha256,
+        "bot00001",
+        PASSWORD,
+    )
+    .await;
     match wrong {
         Err(BotError::SaslNotOffered { mechanism, offered }) => {
             assert_eq!(mechanism, "SCRAM-SHA-256");
@@ -184,7 +191,10 @@ async fn sessions_log_in_with_each_mechanism() {
 async fn account_groups_join_talk_leave() {
     let prosody = Prosody::start(ProsodyOptions::default()).unwrap();
     let agent = start_agent().await;
-    assert_eq!(create(&prosody, ACCOUNTS_DOMAIN, BOTS).await.created, u64::from(BOTS));
+    assert_eq!(
+        create(&prosody, ACCOUNTS_DOMAIN, BOTS).await.created,
+        u64::from(BOTS)
+    );
     assert_eq!(
         create(&prosody, SHA256_ACCOUNTS_DOMAIN, BOTS).await.created,
         u64::from(BOTS)
@@ -193,7 +203,11 @@ async fn account_groups_join_talk_leave() {
     let groups = [
         ("plain", ACCOUNTS_DOMAIN, SaslMechanism::Plain),
         ("scram1", ACCOUNTS_DOMAIN, SaslMechanism::ScramSha1),
-        ("scram256", SHA256_ACCOUNTS_DOMAIN, SaslMechanism::ScramSha256),
+        (
+            "scram256",
+            SHA256_ACCOUNTS_DOMAIN,
+            SaslMechanism::ScramSha256,
+        ),
     ];
     for (round, (group, domain, mechanism)) in groups.into_iter().enumerate() {
         let request = account_request(&prosody, group, domain, mechanism, PASSWORD);
@@ -211,7 +225,11 @@ async fn account_groups_join_talk_leave() {
         assert_eq!(counters.connected_total, bots, "{group}: connected_total");
         assert_eq!(counters.joined_total, bots, "{group}: joined_total");
         assert_eq!(counters.left_total, bots, "{group}: left_total");
-        assert_eq!(counters.messages_sent, bots * per_bot, "{group}: messages_sent");
+        assert_eq!(
+            counters.messages_sent,
+            bots * per_bot,
+            "{group}: messages_sent"
+        );
         assert_eq!(counters.reflections, bots * per_bot, "{group}: reflections");
         assert_eq!(
             counters.messages_received,
@@ -228,7 +246,11 @@ async fn account_groups_join_talk_leave() {
         assert_eq!(auth_samples, bots, "{group}: one auth sample per bot");
 
         // Every account logged in once per group that used its host.
-        let logins_per_account = if domain == ACCOUNTS_DOMAIN { round + 1 } else { 1 };
+        let logins_per_account = if domain == ACCOUNTS_DOMAIN {
+            round + 1
+        } else {
+            1
+        };
         for number in 1..=BOTS {
             let jid = format!("bot{number:05}@{domain}");
             assert_eq!(
@@ -245,7 +267,10 @@ async fn account_groups_join_talk_leave() {
 async fn bad_credentials_fail_every_bot() {
     let prosody = Prosody::start(ProsodyOptions::default()).unwrap();
     let agent = start_agent().await;
-    assert_eq!(create(&prosody, ACCOUNTS_DOMAIN, BOTS).await.created, u64::from(BOTS));
+    assert_eq!(
+        create(&prosody, ACCOUNTS_DOMAIN, BOTS).await.created,
+        u64::from(BOTS)
+    );
 
     let wrong_password = account_request(
         &prosody,
@@ -273,8 +298,16 @@ async fn bad_credentials_fail_every_bot() {
         let reports = run_group(&mut client, request).await;
         let last = reports.last().unwrap();
         let counters = last.counters.as_ref().unwrap();
-        assert_eq!(errors_of(last, "sasl"), u64::from(BOTS), "{group}: sasl errors");
-        assert_eq!(counters.failed_total, u64::from(BOTS), "{group}: failed_total");
+        assert_eq!(
+            errors_of(last, "sasl"),
+            u64::from(BOTS),
+            "{group}: sasl errors"
+        );
+        assert_eq!(
+            counters.failed_total,
+            u64::from(BOTS),
+            "{group}: failed_total"
+        );
         assert_eq!(counters.connected_total, 0, "{group}: connected_total");
         assert_eq!(counters.joined_total, 0, "{group}: joined_total");
     }

@@ -39,6 +39,7 @@ fn group_info(name: &str, transport: &str, start_s: f64) -> GroupInfo {
         transport: transport.to_owned(),
         tls: "none".to_owned(),
         stream_management: name == C2S,
+        auth: "anonymous".to_string(),
         bots: 100,
         room: "load@conference.localhost".to_owned(),
         rooms: 1,

@@ -7,6 +7,7 @@
 //! bearer token that agents may require of every call, and [`tls`] the
 //! certificates for TLS and mutual TLS on those channels.
 
+pub mod account_pattern;
 pub mod auth;
 pub mod shutdown;
 pub mod tls;

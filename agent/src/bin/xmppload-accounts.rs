@@ -87,7 +87,12 @@ async fn main() -> anyhow::Result<()> {
         .c2s
         .rsplit_once(':')
         .and_then(|(host, port)| Some((host.trim_matches(['[', ']']), port.parse::<u16>().ok()?)))
-        .with_context(|| format!("invalid --c2s {:?}: give HOST:PORT, like 127.0.0.1:5222", options.c2s))?;
+        .with_context(|| {
+            format!(
+                "invalid --c2s {:?}: give HOST:PORT, like 127.0.0.1:5222",
+                options.c2s
+            )
+        })?;
     let tls_mode = match options.tls.as_str() {
         "never" => TlsMode::Never,
         "if-offered" => TlsMode::IfOffered,
@@ -95,7 +100,10 @@ async fn main() -> anyhow::Result<()> {
         other => anyhow::bail!("invalid --tls {other:?}: give never, if-offered or required"),
     };
     if !(options.timeout_seconds.is_finite() && options.timeout_seconds > 0.0) {
-        anyhow::bail!("invalid --timeout-seconds {}: give a positive number", options.timeout_seconds);
+        anyhow::bail!(
+            "invalid --timeout-seconds {}: give a positive number",
+            options.timeout_seconds
+        );
     }
     let endpoint = Endpoint::Tcp {
         host: host.to_owned(),

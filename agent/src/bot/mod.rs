@@ -158,7 +158,10 @@ impl Bot {
             .connect_attempts
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let connecting = GaugeGuard::enter(&self.stats.connecting);
-        let credentials = self.plan.login.credentials(self.slice_position, self.global_index);
+        let credentials = self
+            .plan
+            .login
+            .credentials(self.slice_position, self.global_index);
         let login = Login {
             mechanism: self.plan.login.mechanism,
             credentials: credentials.as_ref(),

@@ -146,7 +146,9 @@ fn list_accounts(request: &RunGroupRequest) -> Result<Accounts, Status> {
     let mut list = Vec::with_capacity(request.accounts.len());
     for (k, account) in request.accounts.iter().enumerate() {
         let username = account.username.trim();
-        if username.is_empty() || username.contains(|c: char| c.is_whitespace() || c == '@' || c == '/') {
+        if username.is_empty()
+            || username.contains(|c: char| c.is_whitespace() || c == '@' || c == '/')
+        {
             return Err(Status::invalid_argument(format!(
                 "invalid `accounts[{k}].username` {:?}: set the local part of the account's JID, without whitespace, '@' or '/'",
                 account.username
@@ -216,7 +218,12 @@ mod tests {
     /// Missing, mismatched or invalid accounts are rejected with the field.
     #[test]
     fn invalid_accounts_rejected() {
-        let message = |req: &RunGroupRequest| LoginPlan::from_request(req).unwrap_err().message().to_owned();
+        let message = |req: &RunGroupRequest| {
+            LoginPlan::from_request(req)
+                .unwrap_err()
+                .message()
+                .to_owned()
+        };
 
         let none = request(SaslMechanism::Plain);
         assert!(message(&none).contains("missing accounts"));

@@ -12,15 +12,14 @@
 //! SCRAM's cost is PBKDF2, so [`SaltedPasswordCache`] keeps each salted
 //! password once it is computed.
 
-pub mod pattern;
 pub mod plain;
 pub mod salted;
 pub mod scram;
 pub mod xmpp;
 
-pub use pattern::{AccountPattern, PatternError};
 pub use salted::{Hash, SaltedPasswordCache};
 pub use scram::ScramClient;
+pub use xmppload_proto::account_pattern::{AccountPattern, PatternError};
 
 /// A SASL mechanism a bot can log in with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -83,10 +82,7 @@ pub enum SaslError {
     NotUtf8,
 
     #[error("server's SCRAM message {message:?} has no `{attribute}=` attribute")]
-    MissingAttribute {
-        message: String,
-        attribute: char,
-    },
+    MissingAttribute { message: String, attribute: char },
 
     #[error(
         "server's SCRAM nonce {server:?} does not extend the client nonce {client:?}; the server or a middlebox rewrote the exchange"

@@ -55,7 +55,9 @@ impl Hash {
     /// RFC 5802 section 2.2).
     pub fn salt_password(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
         match self {
-            Hash::Sha1 => pbkdf2::pbkdf2_hmac_array::<Sha1, 20>(password, salt, iterations).to_vec(),
+            Hash::Sha1 => {
+                pbkdf2::pbkdf2_hmac_array::<Sha1, 20>(password, salt, iterations).to_vec()
+            }
             Hash::Sha256 => {
                 pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(password, salt, iterations).to_vec()
             }
@@ -121,7 +123,14 @@ impl SaltedPasswordCache {
     }
 
     /// Stores a salted password unless the cache is full.
-    pub fn insert(&self, hash: Hash, password: &str, salt: &[u8], iterations: u32, salted: Vec<u8>) {
+    pub fn insert(
+        &self,
+        hash: Hash,
+        password: &str,
+        salt: &[u8],
+        iterations: u32,
+        salted: Vec<u8>,
+    ) {
         let mut entries = self.lock();
         if entries.len() >= MAX_CACHED {
             return;
@@ -138,7 +147,13 @@ impl SaltedPasswordCache {
     /// Returns the salted password, computing and storing it on a miss.
     /// This runs PBKDF2 on the calling thread; async callers use
     /// [`SaltedPasswordCache::salt_password_async`].
-    pub fn salt_password(&self, hash: Hash, password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
+    pub fn salt_password(
+        &self,
+        hash: Hash,
+        password: &str,
+        salt: &[u8],
+        iterations: u32,
+    ) -> Vec<u8> {
         if let Some(salted) = self.get(hash, password, salt, iterations) {
             return salted;
         }
@@ -167,8 +182,8 @@ impl SaltedPasswordCache {
         .await;
         // The closure cannot panic short of an allocation failure, and the
         // pool is only shut down with the runtime; fall back to this thread.
-        let salted = computed
-            .unwrap_or_else(|_| hash.salt_password(password.as_bytes(), salt, iterations));
+        let salted =
+            computed.unwrap_or_else(|_| hash.salt_password(password.as_bytes(), salt, iterations));
         self.insert(hash, password, salt, iterations, salted.clone());
         salted
     }

@@ -83,10 +83,7 @@ impl ScramClient {
     /// vectors and the login benchmark. A real login must use
     /// [`ScramClient::new`], because a predictable nonce allows replay.
     pub fn with_nonce(hash: Hash, credentials: Credentials, client_nonce: String) -> ScramClient {
-        let client_first_bare = format!(
-            "n={},r={client_nonce}",
-            saslname(&credentials.username)
-        );
+        let client_first_bare = format!("n={},r={client_nonce}", saslname(&credentials.username));
         ScramClient {
             hash,
             credentials,
@@ -216,9 +213,11 @@ impl ScramClient {
             return Err(SaslError::ServerError(error.to_owned()));
         }
         let signature_text = attribute(text, 'v')?;
-        let signature = BASE64.decode(signature_text).map_err(|_| SaslError::Base64 {
-            data: signature_text.to_owned(),
-        })?;
+        let signature = BASE64
+            .decode(signature_text)
+            .map_err(|_| SaslError::Base64 {
+                data: signature_text.to_owned(),
+            })?;
         if signature.len() != server_signature.len()
             || !bool::from(signature.ct_eq(server_signature))
         {
@@ -276,7 +275,10 @@ mod tests {
     fn rfc5802_example_exchange() {
         let cache = SaltedPasswordCache::new();
         let mut client = rfc5802_client();
-        assert_eq!(client.client_first(), "n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL");
+        assert_eq!(
+            client.client_first(),
+            "n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL"
+        );
 
         let client_final = client
             .respond_blocking(RFC5802_SERVER_FIRST.as_bytes(), &cache)
@@ -444,7 +446,11 @@ mod tests {
         );
         let mut client = proved_client();
         assert!(!client.is_verified());
-        assert!(client.server_final(b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ=").is_ok());
+        assert!(
+            client
+                .server_final(b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ=")
+                .is_ok()
+        );
     }
 
     /// Messages in the wrong order are rejected instead of signed.
@@ -452,15 +458,24 @@ mod tests {
     fn out_of_order_messages_rejected() {
         assert!(matches!(
             rfc5802_client().server_final(b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ="),
-            Err(SaslError::OutOfOrder { step: "server-final", .. })
+            Err(SaslError::OutOfOrder {
+                step: "server-final",
+                ..
+            })
         ));
         assert!(matches!(
             rfc5802_client().client_final(&[0; 20]),
-            Err(SaslError::OutOfOrder { step: "client-final", .. })
+            Err(SaslError::OutOfOrder {
+                step: "client-final",
+                ..
+            })
         ));
         assert!(matches!(
             proved_client().server_first(RFC5802_SERVER_FIRST.as_bytes()),
-            Err(SaslError::OutOfOrder { step: "server-first", .. })
+            Err(SaslError::OutOfOrder {
+                step: "server-first",
+                ..
+            })
         ));
     }
 }

@@ -176,7 +176,12 @@ async fn respond_scram(
     }
     let params = client.server_first(data)?;
     let salted = cache
-        .salt_password_async(client.hash(), client.password(), &params.salt, params.iterations)
+        .salt_password_async(
+            client.hash(),
+            client.password(),
+            &params.salt,
+            params.iterations,
+        )
         .await;
     Ok(client.client_final(&salted)?.into_bytes())
 }

@@ -166,6 +166,7 @@ mod tests {
             transport: "websocket".to_string(),
             tls: "none".to_string(),
             stream_management: false,
+            auth: "anonymous".to_string(),
             bots: 2,
             room: "room@muc".to_string(),
             rooms: 1,

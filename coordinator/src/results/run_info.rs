@@ -76,6 +76,10 @@ pub struct GroupInfo {
     /// `none`, `starttls` or `starttls-required`.
     pub tls: String,
     pub stream_management: bool,
+    /// SASL mechanism: `anonymous`, `plain`, `scram-sha-1` or
+    /// `scram-sha-256`; `anonymous` in folders from older versions.
+    #[serde(default = "anonymous")]
+    pub auth: String,
     pub bots: u32,
     /// Bare JID of the MUC room, or with several rooms the name that the
     /// agents number as `local-0@domain`, `local-1@domain`, ...
@@ -109,6 +113,10 @@ pub struct GroupInfo {
 
 fn one() -> u32 {
     1
+}
+
+fn anonymous() -> String {
+    "anonymous".to_string()
 }
 
 fn uniform() -> String {

@@ -17,12 +17,14 @@ use xmppload_proto::{PROTOCOL_VERSION, unix_micros_now};
 
 use super::clocks::{self, ClockTrack};
 use super::lag::ScheduleLag;
+use super::login::login_fields;
 use super::placement::{Indices, Share, deal};
 use super::{GROUP_GRACE, seconds_since};
 use crate::peers::AgentPeer;
 use crate::progress::Progress;
 use crate::results::run_info::{GroupInfo, IncompleteSlice, Placement};
 use crate::results::{ResultsDir, ResultsError};
+use crate::scenario::login::GroupLogin;
 use crate::scenario::{self, GroupSpec, Server};
 
 /// Time between sending the requests and the first arrival, so that every
@@ -93,6 +95,7 @@ pub async fn run(
         transport: spec.transport.as_str().to_string(),
         tls: tls_label(spec.transport, server).to_string(),
         stream_management: spec.stream_management,
+        auth: spec.login.mechanism().as_str().to_string(),
         bots: spec.bots,
         room: spec.room.clone(),
         rooms: spec.rooms,
@@ -127,6 +130,7 @@ pub async fn run(
         transport = %info.transport,
         tls = %info.tls,
         stream_management = info.stream_management,
+        auth = %info.auth,
         bots = info.bots,
         rooms = info.rooms,
         join_rate = info.join_rate,
@@ -305,7 +309,10 @@ fn request(
         websocket_url: server.websocket_url.clone().unwrap_or_default(),
         host,
         port: u32::from(port),
-        domain: server.domain.clone(),
+        domain: match &spec.login {
+            GroupLogin::Anonymous => server.domain.clone(),
+            GroupLogin::Accounts { domain, .. } => domain.clone(),
+        },
         tls: match server.tls {
             scenario::TlsMode::None => TlsMode::None,
             scenario::TlsMode::Starttls => TlsMode::StarttlsIfOffered,
@@ -335,6 +342,7 @@ fn request(
         max_stanza_bytes: spec.max_stanza_bytes,
         // 0 selects the agent's default; scenarios do not set it.
         stall_timeout_ms: 0,
+        ..login_fields(&spec.login, slice)
     }
 }
 

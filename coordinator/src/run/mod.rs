@@ -11,6 +11,7 @@
 mod clocks;
 mod group;
 mod lag;
+mod login;
 mod monitor;
 pub mod placement;
 mod roster;

@@ -4,6 +4,7 @@
 //! so a typo never surfaces halfway through a run. Every error names the
 //! file, the line and the field, and shows what a valid value looks like.
 
+pub mod login;
 mod raw;
 mod validate;
 
@@ -41,6 +42,9 @@ pub struct Server {
     pub websocket_url: Option<String>,
     pub tls: TlsMode,
     pub accept_invalid_certs: bool,
+    /// `[server] accounts_domain`: VirtualHost of registered accounts for
+    /// groups that do not set their own.
+    pub accounts_domain: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +156,8 @@ pub struct GroupSpec {
     pub join_timeout: Duration,
     /// Largest stanza a bot accepts from the server, in bytes.
     pub max_stanza_bytes: u32,
+    /// SASL mechanism and accounts.
+    pub login: login::GroupLogin,
 }
 
 impl GroupSpec {

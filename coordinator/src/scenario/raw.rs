@@ -25,6 +25,8 @@ pub struct RawServer {
     pub websocket_url: Option<Spanned<String>>,
     pub tls: Option<Spanned<String>>,
     pub accept_invalid_certs: Option<bool>,
+    /// VirtualHost of registered accounts, for groups that log in to them.
+    pub accounts_domain: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,6 +79,12 @@ pub struct RawGroupSettings {
     pub zipf_exponent: Option<Spanned<f64>>,
     pub rooms_per_bot: Option<Spanned<u32>>,
     pub max_stanza_bytes: Option<Spanned<u32>>,
+    pub auth: Option<Spanned<String>>,
+    pub accounts: Option<Spanned<String>>,
+    pub password: Option<Spanned<String>>,
+    pub accounts_first: Option<Spanned<u32>>,
+    pub accounts_file: Option<Spanned<String>>,
+    pub accounts_domain: Option<Spanned<String>>,
 }
 
 /// One timeline entry: either `wait_s`, or a group with `group`,
@@ -105,6 +113,12 @@ pub struct RawStep {
     pub zipf_exponent: Option<Spanned<f64>>,
     pub rooms_per_bot: Option<Spanned<u32>>,
     pub max_stanza_bytes: Option<Spanned<u32>>,
+    pub auth: Option<Spanned<String>>,
+    pub accounts: Option<Spanned<String>>,
+    pub password: Option<Spanned<String>>,
+    pub accounts_first: Option<Spanned<u32>>,
+    pub accounts_file: Option<Spanned<String>>,
+    pub accounts_domain: Option<Spanned<String>>,
 }
 
 impl RawStep {
@@ -126,6 +140,12 @@ impl RawStep {
             zipf_exponent: self.zipf_exponent,
             rooms_per_bot: self.rooms_per_bot,
             max_stanza_bytes: self.max_stanza_bytes,
+            auth: self.auth,
+            accounts: self.accounts,
+            password: self.password,
+            accounts_first: self.accounts_first,
+            accounts_file: self.accounts_file,
+            accounts_domain: self.accounts_domain,
         }
     }
 }

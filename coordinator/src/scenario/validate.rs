@@ -1,5 +1,7 @@
 //! Turns the raw TOML into a [`Scenario`], checking every value.
 
+mod accounts;
+
 use std::collections::HashSet;
 use std::ops::Range;
 use std::path::Path;
@@ -253,6 +255,10 @@ fn server(cx: &Context, raw: Spanned<super::raw::RawServer>) -> Result<Server, S
         websocket_url,
         tls,
         accept_invalid_certs: raw.accept_invalid_certs.unwrap_or(false),
+        accounts_domain: match raw.accounts_domain {
+            Some(value) => Some(non_empty(cx, value, "server.accounts_domain")?),
+            None => None,
+        },
     })
 }
 
@@ -709,6 +715,16 @@ fn group_settings(
     let room_distribution = room_distribution(cx, pick!(room_distribution), pick!(zipf_exponent))?;
     let (max_stanza, max_stanza_field) = pick!(max_stanza_bytes);
     let max_stanza_bytes = max_stanza_bytes(cx, max_stanza, &max_stanza_field, body_bytes)?;
+    let login_keys = accounts::LoginKeys {
+        auth: pick!(auth),
+        accounts: pick!(accounts),
+        password: pick!(password),
+        accounts_first: pick!(accounts_first),
+        accounts_file: pick!(accounts_file),
+        accounts_domain: pick!(accounts_domain),
+    };
+    let fallback_domain = server.accounts_domain.as_deref().unwrap_or(&server.domain);
+    let login = accounts::login(cx, login_keys, bots, fallback_domain)?;
 
     let group = GroupSpec {
         name,
@@ -728,6 +744,7 @@ fn group_settings(
         connect_timeout,
         join_timeout,
         max_stanza_bytes,
+        login,
     };
 
     // Agents reject a group whose deadline passes a week, so catch it here

@@ -1,5 +1,7 @@
 //! Username patterns such as `bot%05d`: one printf-style integer
-//! placeholder that a number fills, so that N accounts need no list.
+//! placeholder that a number fills, so that N accounts need no list. The
+//! coordinator checks them in scenarios and the agents fill them
+//! (`RunGroupRequest.account_pattern`), so both use this one parser.
 
 /// Widest accepted field width; a `u32` has at most 10 digits, so more
 /// than 20 is a typo.
