@@ -3,10 +3,10 @@
 //! In-band registration works on any server that enables it (Prosody's
 //! `mod_register` with `allow_registration = true`, ejabberd's
 //! `mod_register`, Openfire's setting), so no server-specific admin tool is
-//! needed. [`create_accounts`] runs a few connections; each negotiates
-//! STARTTLS as asked, checks the `<register/>` stream feature, and then
-//! sends one `jabber:iq:register` set per account on the same unauthenticated
-//! stream. Account i (from 0) is sent no earlier than start + i / rate, so
+//! needed. [`create_accounts`] runs a few connections. Each negotiates
+//! STARTTLS as requested and checks the `<register/>` stream feature. Then it
+//! sends one `jabber:iq:register` set per account on the same
+//! unauthenticated stream. Account i (from 0) is sent no earlier than start + i / rate, so
 //! the load on the server is bounded whatever the connection count. An
 //! account that already exists (`<conflict/>`) counts as existing, not as a
 //! failure, so a second run over the same range only fills the gaps.
@@ -41,7 +41,7 @@ const MAX_RECONNECTS: u32 = 3;
 /// Time between progress lines in the log.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
-/// What to create and how fast.
+/// Accounts to create, and the rate.
 #[derive(Debug, Clone)]
 pub struct CreateAccounts {
     /// c2s endpoint whose domain is the accounts' VirtualHost.
@@ -69,7 +69,7 @@ pub struct CreateReport {
     pub failures: Vec<(String, String)>,
 }
 
-/// Why the creation could not run at all.
+/// Failure that stops the creation before any account is sent.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
     #[error("invalid {field} {value}: {fix}")]

@@ -5,6 +5,11 @@
 #
 #   deploy/local/run-study.sh [SCENARIO]
 #
+# With ACCOUNTS=N in the environment, accounts bot00001 to botN (password
+# $ACCOUNT_PASSWORD, default "xmppload") are created on the registered
+# VirtualHosts localhost and sha256.localhost before the run, for scenarios
+# that log in with PLAIN or SCRAM, such as scenarios/50-registered-accounts.toml.
+#
 # The ports below are the ones scenarios/30-websocket-vs-c2s.toml points at.
 set -euo pipefail
 
@@ -88,6 +93,14 @@ done
 if [ "$ready" != 1 ]; then
     echo "error: the local stack did not come up within 15 s; see $RUN_DIR/*.log and $RUN_DIR/prosody.log" >&2
     exit 1
+fi
+
+if [ -n "${ACCOUNTS:-}" ]; then
+    export XMPPLOAD_ACCOUNT_PASSWORD="${ACCOUNT_PASSWORD:-xmppload}"
+    for host in localhost sha256.localhost; do
+        "$BIN/xmppload-accounts" --c2s "127.0.0.1:$C2S_PORT" --domain "$host" \
+            --pattern 'bot%05d' --count "$ACCOUNTS" --tls never
+    done
 fi
 
 "$BIN/coordinator" run "$SCENARIO"

@@ -20,7 +20,7 @@ pub struct AccountPattern {
     zero_pad: bool,
 }
 
-/// Why a pattern is invalid; the message says how to write it.
+/// Error of an invalid pattern; each message shows how to write one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PatternError {
     #[error("pattern {pattern:?} has no integer placeholder; add one such as %d or %05d")]
@@ -119,7 +119,7 @@ impl AccountPattern {
         })
     }
 
-    /// The username of account number `number`.
+    /// Builds the username of account number `number`.
     pub fn username(&self, number: u64) -> String {
         let (prefix, suffix, width) = (&self.prefix, &self.suffix, self.width);
         if self.zero_pad {

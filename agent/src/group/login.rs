@@ -1,5 +1,5 @@
-//! How the bots of a slice log in: the SASL mechanism and, for every
-//! mechanism but ANONYMOUS, which account each bot uses.
+//! Login settings of a slice: the SASL mechanism and, for every mechanism
+//! but ANONYMOUS, the account of each bot.
 //!
 //! Accounts come either as a pattern (`bot%05d` with one shared password,
 //! numbered from the bot's global index) or as an explicit list with one
@@ -12,7 +12,7 @@ use xmppload_proto::v1::{RunGroupRequest, SaslMechanism};
 
 use crate::sasl::{AccountPattern, Credentials, Mechanism, SaltedPasswordCache};
 
-/// Where the accounts of a slice come from.
+/// Source of the accounts of a slice.
 #[derive(Clone)]
 enum Accounts {
     /// ANONYMOUS: no account.

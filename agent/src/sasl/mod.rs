@@ -3,9 +3,9 @@
 //! - ANONYMOUS (RFC 4505): an empty initial response, no account.
 //! - PLAIN (RFC 4616): `authzid NUL authcid NUL password` in one message.
 //! - SCRAM-SHA-1 (RFC 5802) and SCRAM-SHA-256 (RFC 7677): a salted
-//!   challenge-response. The client proves it knows the password without
-//!   sending it, and verifies the server's signature, so a server that does
-//!   not know the password cannot pass as one that does.
+//!   challenge-response. The client proves that it has the password without
+//!   sending it. It also verifies the server's signature, so a server without
+//!   the account's credentials cannot pass as one that has them.
 //!
 //! This module is the mechanism logic only; [`xmpp::authenticate`] carries
 //! it over the `urn:ietf:params:xml:ns:xmpp-sasl` elements of a stream.
@@ -71,8 +71,8 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-/// A server message that breaks the mechanism's rules, or a server that
-/// failed to prove it knows the password.
+/// Failure of a SASL exchange: a server message that breaks the
+/// mechanism's rules, or a server signature that does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SaslError {
     #[error("invalid base64 in the server's SASL data: {data:?}")]

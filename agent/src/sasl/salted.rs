@@ -66,9 +66,8 @@ impl Hash {
 }
 
 /// Largest number of salted passwords one cache keeps. One entry is under
-/// 200 bytes with a short password, so a full cache is a few MiB, enough
-/// for every account of a large run; past it, new entries are computed but
-/// not kept.
+/// 200 bytes with a short password, so a full cache takes a few MiB.
+/// Past the limit, new entries are computed but not kept.
 pub const MAX_CACHED: usize = 100_000;
 
 /// Key of one salted password: the inputs of PBKDF2.

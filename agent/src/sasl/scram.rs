@@ -14,7 +14,7 @@
 //!    `biws` is the base64 of the GS2 header and PROOF shows knowledge of
 //!    the password without revealing it.
 //! 4. [`ScramClient::server_final`] checks `v=SIGNATURE` in constant time,
-//!    which proves the server knows the password too.
+//!    which proves that the server has the account's credentials too.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -28,11 +28,10 @@ const GS2_HEADER: &str = "n,,";
 /// Bytes of randomness in the client nonce; 18 bytes give 24 base64
 /// characters with no padding.
 const NONCE_BYTES: usize = 18;
-/// Largest iteration count accepted from a server. RFC 7677 asks for at
-/// least 4096 and Prosody 0.12 uses 10000 by default; each iteration costs
-/// the agent two HMACs, so a server asking for millions would turn every
-/// login into seconds of agent CPU and measure the agent instead of the
-/// server.
+/// Largest iteration count accepted from a server. RFC 7677 recommends at
+/// least 4096, and Prosody 0.12 uses 10000 by default. Each iteration costs
+/// the agent two HMACs, so a server that sends millions would turn every
+/// login into seconds of agent CPU and measure the agent, not the server.
 pub const MAX_ITERATIONS: u32 = 1_000_000;
 
 /// Step the exchange has reached.
@@ -46,7 +45,7 @@ enum State {
         nonce: String,
         server_first: String,
     },
-    /// client-final sent; holds the expected server signature.
+    /// client-final sent, with the server signature to expect.
     Proved { server_signature: Vec<u8> },
     /// The server's signature matched.
     Verified,
@@ -93,12 +92,12 @@ impl ScramClient {
         }
     }
 
-    /// The client-first message, sent as the initial response.
+    /// Returns the client-first message, sent as the initial response.
     pub fn client_first(&self) -> String {
         format!("{GS2_HEADER}{}", self.client_first_bare)
     }
 
-    /// The account's password, for the caller that salts it.
+    /// Returns the account's password, for the caller that salts it.
     pub fn password(&self) -> &str {
         &self.credentials.password
     }

@@ -1,7 +1,7 @@
 //! SASL over an XMPP stream (RFC 6120 section 6).
 //!
 //! The client sends `<auth mechanism='M'>` with the base64 initial response
-//! (`=` when it is empty), answers each `<challenge/>` with a `<response/>`,
+//! (`=` when it is empty), replies to each `<challenge/>` with a `<response/>`,
 //! and ends on `<success/>` or `<failure/>`. With SCRAM, Prosody sends the
 //! server-final message inside `<success/>`; other servers send it as a last
 //! challenge and expect an empty response. Both are accepted, and either way
@@ -20,7 +20,7 @@ use crate::xml::Element;
 /// server is looping.
 const MAX_CHALLENGES: usize = 4;
 
-/// What a bot logs in with.
+/// Mechanism and account of one login.
 #[derive(Debug, Clone, Copy)]
 pub struct Login<'a> {
     pub mechanism: Mechanism,
@@ -156,8 +156,8 @@ pub fn offered_mechanisms(features: &Element) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Answers the server-first message, or the server-final message when the
-/// server sends it as a challenge.
+/// Builds the response to the server-first message, or checks the
+/// server-final message when the server sends it as a challenge.
 async fn respond_scram(
     client: &mut ScramClient,
     data: &[u8],

@@ -1,13 +1,13 @@
 //! The login fields (60-62) of a `RunGroupRequest`.
 
-use xmppload_proto::v1::{Account, AccountPattern, RunGroupRequest, SaslMechanism};
+use xmppload_proto::v1::{AccountPattern, RunGroupRequest, SaslMechanism};
 
 use super::placement::Indices;
 use crate::scenario::login::{Accounts, AuthMechanism, GroupLogin};
 
 /// Fills the mechanism and the accounts of one agent's slice. A pattern
-/// goes as it is, and the agent numbers the accounts from the global
-/// indices; a file's accounts go one per bot of the slice, in slice order.
+/// goes as it is, because the agent numbers the accounts from the global
+/// indices. A file's accounts go one per bot of the slice, in slice order.
 pub fn login_fields(login: &GroupLogin, slice: &Indices) -> RunGroupRequest {
     let GroupLogin::Accounts {
         mechanism,
@@ -43,12 +43,7 @@ pub fn login_fields(login: &GroupLogin, slice: &Indices) -> RunGroupRequest {
         Accounts::List(list) => {
             // Validation checked that the file has an account per bot, so
             // every global index has one.
-            let account = |index: u32| {
-                list.get(index as usize).map(|account| Account {
-                    username: account.username.clone(),
-                    password: account.password.clone(),
-                })
-            };
+            let account = |index: u32| list.get(index as usize).cloned();
             let accounts = match slice {
                 Indices::Progression {
                     offset,
@@ -73,13 +68,13 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::scenario::login::Account as ScenarioAccount;
+    use crate::scenario::login::Account;
 
     /// A slice of a file's accounts follows the slice's global indices.
     #[test]
     fn listed_accounts_follow_slice() {
         let list = (0..6)
-            .map(|i| ScenarioAccount {
+            .map(|i| Account {
                 username: format!("user{i}"),
                 password: format!("pw{i}"),
             })

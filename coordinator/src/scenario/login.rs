@@ -1,4 +1,4 @@
-//! How a group's bots log in: SASL ANONYMOUS, or a mechanism with
+//! Login settings of a group: SASL ANONYMOUS, or a mechanism with
 //! registered accounts from a pattern or a file.
 
 use std::sync::Arc;
@@ -36,23 +36,11 @@ impl AuthMechanism {
     }
 }
 
-/// One account of an accounts file.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Account {
-    pub username: String,
-    pub password: String,
-}
+/// One account of an accounts file. The proto type is used as it is,
+/// because its `Debug` already hides the password.
+pub use xmppload_proto::v1::Account;
 
-impl std::fmt::Debug for Account {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Account")
-            .field("username", &self.username)
-            .field("password", &"<hidden>")
-            .finish()
-    }
-}
-
-/// Where the accounts of a group come from.
+/// Source of the accounts of a group.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Accounts {
     /// `accounts = "bot%05d"` with `password`: bot i (from 0) logs in as

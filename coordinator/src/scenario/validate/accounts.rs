@@ -258,7 +258,7 @@ fn parse_accounts(path: &Path, text: &str, field: &str) -> Result<Vec<Account>, 
     Ok(accounts)
 }
 
-/// A path from the scenario, relative to the scenario file's folder.
+/// Resolves a path from the scenario against the scenario file's folder.
 fn resolve(scenario_file: &str, path: &str) -> PathBuf {
     let path = Path::new(path);
     if path.is_absolute() {
@@ -275,7 +275,7 @@ mod tests {
     use super::*;
     use crate::scenario::{Overrides, Scenario};
 
-    /// A scenario with one c2s group whose extra keys are `group_keys`.
+    /// Builds a scenario with one c2s group that has the extra `group_keys`.
     fn scenario(server_keys: &str, group_keys: &str) -> String {
         format!(
             r#"
@@ -313,6 +313,32 @@ bots = 3
             Ok(_) => panic!("scenario was accepted"),
             Err(err) => err.to_string(),
         }
+    }
+
+    /// The committed accounts scenario is valid and uses each mechanism on
+    /// the host that offers it.
+    #[test]
+    fn registered_accounts_scenario_valid() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/50-registered-accounts.toml");
+        let scenario = Scenario::load(&path, &Overrides::default()).unwrap();
+        let logins: Vec<(AuthMechanism, String)> = scenario
+            .groups()
+            .map(|group| match &group.login {
+                GroupLogin::Accounts {
+                    mechanism, domain, ..
+                } => (*mechanism, domain.clone()),
+                GroupLogin::Anonymous => panic!("group {} is anonymous", group.name),
+            })
+            .collect();
+        assert_eq!(
+            logins,
+            [
+                (AuthMechanism::Plain, "localhost".to_owned()),
+                (AuthMechanism::ScramSha1, "localhost".to_owned()),
+                (AuthMechanism::ScramSha256, "sha256.localhost".to_owned()),
+            ]
+        );
     }
 
     /// Without `auth` a group is anonymous, as before accounts existed.
