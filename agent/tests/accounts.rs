@@ -323,3 +323,60 @@ fn histogram_len(bytes: &[u8]) -> u64 {
         .unwrap();
     histogram.len()
 }
+
+/// The `xmppload-accounts` command creates accounts, reports counts, and
+/// exits with 1 with a clear message where registration is not offered.
+#[tokio::test]
+async fn accounts_command_creates_and_reports() {
+    let prosody = Prosody::start(ProsodyOptions::default()).unwrap();
+    let c2s = prosody.c2s_addr().to_string();
+    let command = |domain: &str| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xmppload-accounts"));
+        command
+            .args(["--c2s", &c2s, "--domain", domain, "--pattern", "cli%03d"])
+            .args(["--count", "3", "--rate", "50", "--tls", "never"])
+            .env("XMPPLOAD_ACCOUNT_PASSWORD", PASSWORD);
+        command
+    };
+
+    let created = tokio::task::spawn_blocking({
+        let mut command = command(ACCOUNTS_DOMAIN);
+        move || command.output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&created.stdout);
+    assert!(
+        created.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert_eq!(
+        stdout.trim(),
+        "created 3, already existed 0, failed 0 of 3 accounts on localhost"
+    );
+    let jid = log_in(
+        &prosody,
+        ACCOUNTS_DOMAIN,
+        Mechanism::ScramSha1,
+        "cli003",
+        PASSWORD,
+    )
+    .await
+    .unwrap();
+    assert!(jid.starts_with("cli003@localhost/"), "bound {jid}");
+
+    let refused = tokio::task::spawn_blocking({
+        let mut command = command("anon.localhost");
+        move || command.output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr.contains("does not offer in-band registration (XEP-0077) on anon.localhost"),
+        "stderr: {stderr}"
+    );
+    assert!(!stderr.contains(PASSWORD));
+}

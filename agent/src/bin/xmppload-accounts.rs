@@ -79,7 +79,11 @@ async fn main() -> anyhow::Result<()> {
     let options = Options::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    // Logs go to stderr, so that stdout carries only the summary line.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 
     let pattern = AccountPattern::parse(&options.pattern).context("invalid --pattern")?;
     let password = read_password(options.password_file.as_deref())?;
