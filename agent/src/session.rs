@@ -84,7 +84,8 @@ impl Session {
         Self::establish_as(endpoint, source, stream_management, login).await
     }
 
-    /// Like [`Session::establish_from`], logging in as `login` says.
+    /// Like [`Session::establish_from`], with the mechanism and account of
+    /// `login`.
     pub async fn establish_as(
         endpoint: &Endpoint,
         source: Option<std::net::IpAddr>,

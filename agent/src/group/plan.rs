@@ -146,7 +146,7 @@ impl GroupPlan {
             return Err(invalid(
                 "domain",
                 &request.domain,
-                "set the XMPP domain of the anonymous VirtualHost",
+                "set the XMPP domain of the VirtualHost the bots log in to",
             ));
         }
 
