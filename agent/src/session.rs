@@ -197,7 +197,7 @@ pub fn is_stanza(element: &Element) -> bool {
 }
 
 /// Sends the stream header and reads the server's header and features.
-pub async fn open_stream(transport: &mut Transport) -> Result<Element, BotError> {
+async fn open_stream(transport: &mut Transport) -> Result<Element, BotError> {
     transport.open_stream().await?;
     match transport.next().await? {
         StreamEvent::Header => {}
@@ -221,7 +221,7 @@ pub async fn open_stream(transport: &mut Transport) -> Result<Element, BotError>
 
 /// Connects and negotiates STARTTLS as the endpoint requires, up to the
 /// features that offer SASL.
-pub async fn connect_secured(
+pub(crate) async fn connect_secured(
     endpoint: &Endpoint,
     source: Option<std::net::IpAddr>,
 ) -> Result<(Transport, Element), BotError> {
@@ -298,7 +298,7 @@ async fn enable_stream_management(transport: &mut Transport) -> Result<(), BotEr
 }
 
 /// Reads the next event, which must be a stanza.
-pub async fn expect_stanza(
+pub(crate) async fn expect_stanza(
     transport: &mut Transport,
     expected: &'static str,
 ) -> Result<Element, BotError> {
