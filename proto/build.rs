@@ -7,7 +7,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // environment while it changes. prost-build reads PROTOC to find protoc.
     unsafe { std::env::set_var("PROTOC", protoc) };
 
-    tonic_prost_build::configure().compile_protos(&["proto/xmppload.proto"], &["proto"])?;
+    // These messages carry passwords, so their Debug is written by hand in
+    // src/lib.rs to keep them out of logs.
+    tonic_prost_build::configure()
+        .skip_debug(["xmppload.v1.Account", "xmppload.v1.AccountPattern"])
+        .compile_protos(&["proto/xmppload.proto"], &["proto"])?;
     println!("cargo:rerun-if-changed=proto/xmppload.proto");
     Ok(())
 }

@@ -108,6 +108,15 @@ pub enum BotError {
     #[error("SASL authentication failed: {condition}")]
     Sasl { condition: String },
 
+    #[error("server does not offer the SASL mechanism {mechanism}; it offers {offered}")]
+    SaslNotOffered {
+        mechanism: &'static str,
+        offered: String,
+    },
+
+    #[error("SASL exchange failed: {0}")]
+    SaslExchange(#[from] crate::sasl::SaslError),
+
     #[error("server sent stream error <{condition}/>")]
     StreamError { condition: String },
 
@@ -184,7 +193,10 @@ impl BotError {
             },
             BotError::NoXmppSubprotocol => FailureKind::Protocol,
             // The kind covers every authentication step, XEP-0114 included.
-            BotError::Sasl { .. } | BotError::ComponentRejected { .. } => FailureKind::Sasl,
+            BotError::Sasl { .. }
+            | BotError::SaslNotOffered { .. }
+            | BotError::SaslExchange(_)
+            | BotError::ComponentRejected { .. } => FailureKind::Sasl,
             BotError::StreamError { .. } => FailureKind::StreamError,
             BotError::JoinRejected { .. } => FailureKind::JoinError,
             BotError::Closed => FailureKind::Closed,

@@ -7,7 +7,9 @@
 //!   into a small element tree.
 //! - [`transport`]: one framing type per wire format (c2s TCP with STARTTLS,
 //!   RFC 7395 WebSocket) behind one stanza-level interface.
-//! - [`session`]: SASL ANONYMOUS, resource binding and XEP-0198 stream
+//! - [`sasl`]: the SASL mechanisms (ANONYMOUS, PLAIN, SCRAM-SHA-1 and
+//!   SCRAM-SHA-256) and their exchange over a stream.
+//! - [`session`]: SASL login, resource binding and XEP-0198 stream
 //!   management on top of a transport.
 //! - [`steps`]: the duration of each connection step of one bot.
 //! - [`bot`]: one bot's life: connect, join the MUC room, talk, leave.
@@ -17,6 +19,7 @@
 //! - [`group`]: validating a `RunGroup` request, running its bots, and
 //!   aggregating their counters into one report a second.
 //! - [`policy`]: the agent's own target allowlist and load limits.
+//! - [`register`]: creating accounts by XEP-0077 in-band registration.
 //! - [`service`] and [`serve`]: the `BotAgent` gRPC server.
 //! - [`testing`]: a throwaway Prosody for integration tests.
 //!
@@ -31,6 +34,8 @@ pub mod group;
 pub mod host;
 pub mod muc;
 pub mod policy;
+pub mod register;
+pub mod sasl;
 pub mod service;
 pub mod session;
 pub mod steps;

@@ -1,4 +1,4 @@
-//! Negotiation of an anonymous client session, and stream management.
+//! Negotiation of a client session, and stream management.
 //!
 //! [`Session::establish`] runs these steps on a fresh [`Transport`]:
 //!
@@ -7,8 +7,9 @@
 //!    [`TlsMode`] requires. After `<proceed/>` the TLS handshake runs on the same
 //!    socket and the stream restarts, giving new features. With direct TLS the
 //!    transport is encrypted before step 1 and this step is skipped.
-//! 3. SASL ANONYMOUS (`urn:ietf:params:xml:ns:xmpp-sasl`, RFC 4505) with an
-//!    empty initial response (`=`), then `<success/>` or `<failure/>`.
+//! 3. SASL (`urn:ietf:params:xml:ns:xmpp-sasl`) with the mechanism the group
+//!    requests: ANONYMOUS (RFC 4505), PLAIN or SCRAM (see [`crate::sasl`]),
+//!    ending in `<success/>` or `<failure/>`.
 //! 4. Stream restart, new features, then resource binding
 //!    (`urn:ietf:params:xml:ns:xmpp-bind`); the server assigns the full JID.
 //! 5. With stream management requested: XEP-0198 `<enable/>` and `<enabled/>`
@@ -26,6 +27,8 @@
 use std::sync::Arc;
 
 use crate::error::BotError;
+use crate::sasl::xmpp::Login;
+use crate::sasl::{Mechanism, SaltedPasswordCache};
 use crate::steps::StepTimes;
 use crate::transport::{Endpoint, StreamEvent, TlsMode, Transport};
 use crate::xml::{Element, NS_CLIENT, NS_STREAM};
@@ -89,35 +92,43 @@ impl Session {
         stream_management: bool,
         steps: &mut StepTimes,
     ) -> Result<Session, BotError> {
-        let mut transport = Transport::connect_timed(endpoint, source, steps).await?;
+        let cache = SaltedPasswordCache::new();
+        let login = Login {
+            mechanism: Mechanism::Anonymous,
+            credentials: None,
+            cache: &cache,
+        };
+        Self::establish_with(endpoint, source, stream_management, login, steps).await
+    }
 
-        let mut features = steps.time("stream", open_stream(&mut transport)).await?;
+    /// Like [`Session::establish_from`], with the mechanism and account of
+    /// `login`.
+    pub async fn establish_as(
+        endpoint: &Endpoint,
+        source: Option<std::net::IpAddr>,
+        stream_management: bool,
+        login: Login<'_>,
+    ) -> Result<Session, BotError> {
+        let mut steps = StepTimes::new();
+        Self::establish_with(endpoint, source, stream_management, login, &mut steps).await
+    }
 
-        if let (Transport::Tcp(tcp), Endpoint::Tcp { tls_mode, tls, .. }) =
-            (&mut transport, endpoint)
-        {
-            let offered = features.child("starttls", NS_TLS).is_some();
-            match (tls_mode, offered) {
-                (TlsMode::Required, false) => return Err(BotError::TlsNotOffered),
-                (TlsMode::Never | TlsMode::Direct, _) | (TlsMode::IfOffered, false) => {}
-                (TlsMode::IfOffered | TlsMode::Required, true) => {
-                    tcp.send(&format!("<starttls xmlns='{NS_TLS}'/>")).await?;
-                    let answer = expect_stanza(&mut transport, "STARTTLS <proceed/>").await?;
-                    if !answer.is("proceed", NS_TLS) {
-                        return Err(BotError::TlsRejected);
-                    }
-                    if let Transport::Tcp(tcp) = &mut transport {
-                        steps
-                            .time("tls", tcp.upgrade_to_tls(Arc::clone(tls)))
-                            .await?;
-                    }
-                    features = open_stream(&mut transport).await?;
-                }
-            }
-        }
+    /// Connects, logs in with `login` and binds, recording each step that
+    /// succeeds into `steps`.
+    pub async fn establish_with(
+        endpoint: &Endpoint,
+        source: Option<std::net::IpAddr>,
+        stream_management: bool,
+        login: Login<'_>,
+        steps: &mut StepTimes,
+    ) -> Result<Session, BotError> {
+        let (mut transport, features) = connect_secured(endpoint, source, steps).await?;
 
         steps
-            .time("auth", authenticate_anonymous(&mut transport, &features))
+            .time(
+                "auth",
+                crate::sasl::xmpp::authenticate(&mut transport, &features, login),
+            )
             .await?;
 
         transport.restart();
@@ -237,43 +248,40 @@ async fn open_stream(transport: &mut Transport) -> Result<Element, BotError> {
     Ok(features)
 }
 
-/// Runs SASL ANONYMOUS; the stream must be restarted afterwards.
-async fn authenticate_anonymous(
-    transport: &mut Transport,
-    features: &Element,
-) -> Result<(), BotError> {
-    let offered = features.child("mechanisms", NS_SASL).is_some_and(|m| {
-        m.children_named("mechanism", NS_SASL)
-            .any(|m| m.text.trim() == "ANONYMOUS")
-    });
-    if !offered {
-        return Err(BotError::Sasl {
-            condition: "server does not offer the ANONYMOUS mechanism".to_owned(),
-        });
-    }
+/// Connects and negotiates STARTTLS as the endpoint requires, up to the
+/// features that offer SASL, recording the `tcp`, `tls`, `websocket` and
+/// `stream` steps that succeed into `steps`. Only the first stream open is
+/// timed as `stream`.
+pub(crate) async fn connect_secured(
+    endpoint: &Endpoint,
+    source: Option<std::net::IpAddr>,
+    steps: &mut StepTimes,
+) -> Result<(Transport, Element), BotError> {
+    let mut transport = Transport::connect_timed(endpoint, source, steps).await?;
 
-    // "=" is an empty initial response (RFC 6120 section 6.4.2); ANONYMOUS
-    // allows an empty trace token.
-    transport
-        .send(&format!(
-            "<auth xmlns='{NS_SASL}' mechanism='ANONYMOUS'>=</auth>"
-        ))
-        .await?;
-    let answer = expect_stanza(transport, "SASL <success/>").await?;
-    if answer.is("success", NS_SASL) {
-        return Ok(());
+    let mut features = steps.time("stream", open_stream(&mut transport)).await?;
+
+    if let (Transport::Tcp(tcp), Endpoint::Tcp { tls_mode, tls, .. }) = (&mut transport, endpoint) {
+        let offered = features.child("starttls", NS_TLS).is_some();
+        match (tls_mode, offered) {
+            (TlsMode::Required, false) => return Err(BotError::TlsNotOffered),
+            (TlsMode::Never | TlsMode::Direct, _) | (TlsMode::IfOffered, false) => {}
+            (TlsMode::IfOffered | TlsMode::Required, true) => {
+                tcp.send(&format!("<starttls xmlns='{NS_TLS}'/>")).await?;
+                let answer = expect_stanza(&mut transport, "STARTTLS <proceed/>").await?;
+                if !answer.is("proceed", NS_TLS) {
+                    return Err(BotError::TlsRejected);
+                }
+                if let Transport::Tcp(tcp) = &mut transport {
+                    steps
+                        .time("tls", tcp.upgrade_to_tls(Arc::clone(tls)))
+                        .await?;
+                }
+                features = open_stream(&mut transport).await?;
+            }
+        }
     }
-    if answer.is("failure", NS_SASL) {
-        let condition = answer
-            .first_child_name()
-            .unwrap_or("not-authorized")
-            .to_owned();
-        return Err(BotError::Sasl { condition });
-    }
-    Err(BotError::Unexpected {
-        expected: "SASL <success/>",
-        got: describe(&answer),
-    })
+    Ok((transport, features))
 }
 
 /// Requests a server-assigned resource and returns the bound full JID.
@@ -324,7 +332,7 @@ async fn enable_stream_management(transport: &mut Transport) -> Result<(), BotEr
 }
 
 /// Reads the next event, which must be a stanza.
-async fn expect_stanza(
+pub(crate) async fn expect_stanza(
     transport: &mut Transport,
     expected: &'static str,
 ) -> Result<Element, BotError> {

@@ -31,6 +31,12 @@ const TEMPLATE: &str = concat!(
 const MODULES_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/local/modules");
 /// Anonymous VirtualHost of the test server.
 pub const DOMAIN: &str = "anon.localhost";
+/// VirtualHost of registered accounts (`internal_hashed`, open in-band
+/// registration); it offers PLAIN and SCRAM-SHA-1.
+pub const ACCOUNTS_DOMAIN: &str = "localhost";
+/// Like [`ACCOUNTS_DOMAIN`], with SCRAM-SHA-256 hashes; it offers PLAIN and
+/// SCRAM-SHA-256.
+pub const SHA256_ACCOUNTS_DOMAIN: &str = "sha256.localhost";
 /// MUC component of the test server.
 pub const MUC_DOMAIN: &str = "conference.anon.localhost";
 /// Component settings that archive every room of the MUC service. The

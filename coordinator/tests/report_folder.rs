@@ -41,6 +41,7 @@ fn group_info(name: &str, transport: &str, start_s: f64) -> GroupInfo {
         stream_management: name == C2S,
         web_client: "off".to_owned(),
         web_client_counts: Default::default(),
+        auth: "anonymous".to_string(),
         bots: 100,
         room: "load@conference.localhost".to_owned(),
         rooms: 1,

@@ -6,6 +6,11 @@
 #   deploy/local/run-study.sh [SCENARIO]
 #   SERVER=ejabberd deploy/local/run-study.sh scenarios/33-ejabberd-websocket-vs-c2s.toml
 #
+# With ACCOUNTS=N in the environment, accounts bot00001 to botN (password
+# $ACCOUNT_PASSWORD, default "xmppload") are created on the registered
+# VirtualHosts localhost and sha256.localhost before the run, for scenarios
+# that log in with PLAIN or SCRAM, such as scenarios/50-registered-accounts.toml.
+#
 # SERVER picks the server: prosody (the default) or ejabberd. The ports below
 # are the ones scenarios/30-websocket-vs-c2s.toml and
 # scenarios/33-ejabberd-websocket-vs-c2s.toml point at; WebSocket and BOSH
@@ -143,6 +148,14 @@ done
 if [ "$ready" != 1 ]; then
     echo "error: the local stack did not come up within 15 s; see the logs in $RUN_DIR" >&2
     exit 1
+fi
+
+if [ -n "${ACCOUNTS:-}" ]; then
+    export XMPPLOAD_ACCOUNT_PASSWORD="${ACCOUNT_PASSWORD:-xmppload}"
+    for host in localhost sha256.localhost; do
+        "$BIN/xmppload-accounts" --c2s "127.0.0.1:$C2S_PORT" --domain "$host" \
+            --pattern 'bot%05d' --count "$ACCOUNTS" --tls never
+    done
 fi
 
 "$BIN/coordinator" run "$SCENARIO"

@@ -7,17 +7,39 @@
 //! bearer token that agents may require of every call, and [`tls`] the
 //! certificates for TLS and mutual TLS on those channels.
 
+pub mod account_pattern;
 pub mod auth;
 pub mod shutdown;
 pub mod tls;
 
 pub mod v1 {
     tonic::include_proto!("xmppload.v1");
+
+    impl std::fmt::Debug for Account {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Account")
+                .field("username", &self.username)
+                .field("password", &"<hidden>")
+                .finish()
+        }
+    }
+
+    impl std::fmt::Debug for AccountPattern {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("AccountPattern")
+                .field("pattern", &self.pattern)
+                .field("password", &"<hidden>")
+                .field("first", &self.first)
+                .finish()
+        }
+    }
 }
 
 /// Version of the contract in `proto/xmppload.proto`; bump it on any change
-/// that an older peer would misread.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// that an older peer would misread. Version 2 adds BOSH, direct TLS,
+/// registered-account logins, web-client requests and component groups,
+/// which a version 1 agent would ignore and run as anonymous c2s bots.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Rejects a request whose protocol version differs from ours.
 pub fn check_version(peer_version: u32) -> Result<(), tonic::Status> {

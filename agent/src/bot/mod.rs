@@ -48,8 +48,9 @@ use tracing::{Instrument, debug, warn};
 use crate::error::{BotError, FailureKind};
 use crate::group::plan::GroupPlan;
 use crate::group::stats::{GaugeGuard, GroupStats, Phase};
-use crate::session::{Inbound, Session, is_stanza};
 use crate::muc::{NS_DELAY, NS_MUC, NS_MUC_USER, NS_STANZAS};
+use crate::sasl::xmpp::Login;
+use crate::session::{Inbound, Session, is_stanza};
 use crate::steps::StepTimes;
 use crate::webclient::WebClient;
 use crate::xml::{Element, NS_CLIENT, escape};
@@ -63,7 +64,6 @@ pub const LATE_SEND_THRESHOLD: Duration = Duration::from_millis(100);
 pub const LATE_JOIN_THRESHOLD: Duration = Duration::from_millis(100);
 /// Maximum wait for the room to confirm a leave before the stream is closed.
 const LEAVE_CONFIRM_WAIT: Duration = Duration::from_secs(2);
-
 
 /// Reason a bot stopped before leaving normally.
 enum Stop {
@@ -104,6 +104,8 @@ enum Observed {
 /// One bot of a group slice.
 pub struct Bot {
     global_index: u32,
+    /// Position k of the bot within its slice.
+    slice_position: u32,
     nick: String,
     /// Bare JIDs of the bot's rooms, first room first.
     rooms: Vec<String>,
@@ -133,6 +135,7 @@ impl Bot {
         let source_address = plan.source_address(k);
         Bot {
             global_index,
+            slice_position: k,
             nick,
             rooms,
             occupants,
@@ -176,11 +179,20 @@ impl Bot {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let connecting = GaugeGuard::enter(&self.stats.connecting);
         let mut steps = StepTimes::new();
+        let credentials = self
+            .plan
+            .login
+            .credentials(self.slice_position, self.global_index);
+        let login = Login {
+            mechanism: self.plan.login.mechanism,
+            credentials: credentials.as_ref(),
+            cache: &self.plan.login.cache,
+        };
         let established = tokio::select! {
             _ = cancel.cancelled() => Err(Stop::Cancelled),
             result = tokio::time::timeout(
                 self.plan.connect_timeout,
-                Session::establish_timed(&self.plan.endpoint, self.source_address, self.plan.stream_management, &mut steps),
+                Session::establish_with(&self.plan.endpoint, self.source_address, self.plan.stream_management, login, &mut steps),
             ) => match result {
                 Ok(Ok(session)) => Ok(session),
                 Ok(Err(err)) => Err(Stop::Failed(err)),

@@ -12,6 +12,7 @@
 //!   shutdown: cancel the bots, wait briefly for their connections to close,
 //!   and return without a final report.
 
+pub mod login;
 pub mod plan;
 pub mod rooms;
 pub mod round_trips;

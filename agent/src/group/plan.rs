@@ -15,6 +15,7 @@ use xmppload_proto::v1::{
     Transport as ProtoTransport,
 };
 
+use super::login::LoginPlan;
 use super::rooms::{RoomDistribution, RoomMap};
 use crate::transport::bosh::{self, BoshUrl};
 use crate::transport::{DEFAULT_STALL_TIMEOUT, Endpoint, StreamLimits, TlsMode, tls};
@@ -82,6 +83,8 @@ pub struct GroupPlan {
     /// Set for a component group: one XEP-0114 connection floods the rooms
     /// instead of `count` client bots.
     pub component: Option<crate::component::ComponentSettings>,
+    /// SASL mechanism and accounts.
+    pub login: LoginPlan,
 }
 
 /// Checks `max_stanza_bytes` and `stall_timeout_ms` and resolves their
@@ -151,7 +154,7 @@ impl GroupPlan {
             return Err(invalid(
                 "domain",
                 &request.domain,
-                "set the XMPP domain of the anonymous VirtualHost",
+                "set the XMPP domain of the VirtualHost the bots log in to",
             ));
         }
 
@@ -285,6 +288,7 @@ impl GroupPlan {
         let limits = stream_limits(&request)?;
         let endpoint = endpoint(&request, domain, limits)?;
         let web_client = WebClientPlan::from_proto(request.web_client.as_ref())?.map(Arc::new);
+        let login = LoginPlan::from_request(&request)?;
 
         Ok(GroupPlan {
             group,
@@ -309,6 +313,7 @@ impl GroupPlan {
             clock,
             web_client,
             component,
+            login,
         })
     }
 

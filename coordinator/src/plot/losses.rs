@@ -168,6 +168,7 @@ mod tests {
             stream_management: false,
             web_client: "off".to_owned(),
             web_client_counts: Default::default(),
+            auth: "anonymous".to_string(),
             bots: 2,
             room: "room@muc".to_string(),
             rooms: 1,

@@ -96,6 +96,10 @@ pub struct GroupInfo {
     /// `answered.KIND` and `mam_messages`; empty when none happened.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub web_client_counts: BTreeMap<String, u64>,
+    /// SASL mechanism: `anonymous`, `plain`, `scram-sha-1` or
+    /// `scram-sha-256`; `anonymous` in folders from older versions.
+    #[serde(default = "anonymous")]
+    pub auth: String,
     pub bots: u32,
     /// Bare JID of the MUC room, or with several rooms the name that the
     /// agents number as `local-0@domain`, `local-1@domain`, ...
@@ -129,6 +133,10 @@ pub struct GroupInfo {
 
 fn one() -> u32 {
     1
+}
+
+fn anonymous() -> String {
+    "anonymous".to_string()
 }
 
 fn uniform() -> String {

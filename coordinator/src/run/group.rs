@@ -18,6 +18,7 @@ use xmppload_proto::{PROTOCOL_VERSION, unix_micros_now};
 
 use super::clocks::{self, ClockTrack};
 use super::lag::ScheduleLag;
+use super::login::login_fields;
 use super::placement::{Indices, Share, deal};
 use super::round_trips::{self, RoundTripMerge};
 use super::web_counts;
@@ -26,6 +27,7 @@ use crate::peers::AgentPeer;
 use crate::progress::Progress;
 use crate::results::run_info::{GroupInfo, IncompleteSlice, Placement};
 use crate::results::{ResultsDir, ResultsError};
+use crate::scenario::login::GroupLogin;
 use crate::scenario::{self, GroupSpec, Server};
 
 /// Time between sending the requests and the first arrival, so that every
@@ -101,6 +103,7 @@ pub async fn run(
         stream_management: spec.stream_management,
         web_client: spec.web_client.describe(),
         web_client_counts: BTreeMap::new(),
+        auth: spec.login.mechanism().as_str().to_string(),
         bots: spec.bots,
         room: spec.room.clone(),
         rooms: spec.rooms,
@@ -136,6 +139,7 @@ pub async fn run(
         tls = %info.tls,
         stream_management = info.stream_management,
         web_client = %info.web_client,
+        auth = %info.auth,
         bots = info.bots,
         rooms = info.rooms,
         join_rate = info.join_rate,
@@ -348,10 +352,13 @@ fn request(
         websocket_url: server.websocket_url.clone().unwrap_or_default(),
         host,
         port: u32::from(port),
-        // A component's stream goes to its own domain.
-        domain: component
-            .map_or(&server.domain, |component| &component.domain)
-            .clone(),
+        // A component's stream goes to its own domain, and an account
+        // group's to its accounts' VirtualHost.
+        domain: match (component, &spec.login) {
+            (Some(component), _) => component.domain.clone(),
+            (None, GroupLogin::Anonymous) => server.domain.clone(),
+            (None, GroupLogin::Accounts { domain, .. }) => domain.clone(),
+        },
         tls: match server.tls {
             scenario::TlsMode::None => TlsMode::None,
             scenario::TlsMode::Starttls => TlsMode::StarttlsIfOffered,
@@ -392,6 +399,7 @@ fn request(
         component_messages: component
             .and_then(|component| component.messages)
             .unwrap_or(0),
+        ..login_fields(&spec.login, slice)
     }
 }
 

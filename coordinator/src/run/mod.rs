@@ -12,6 +12,7 @@ mod background;
 mod clocks;
 mod group;
 mod lag;
+mod login;
 mod monitor;
 pub mod placement;
 mod roster;

@@ -5,6 +5,7 @@
 //! file, the line and the field, and shows what a valid value looks like.
 
 mod component;
+pub mod login;
 mod raw;
 mod validate;
 pub mod web_client;
@@ -53,6 +54,9 @@ pub struct Server {
     /// Host and port of the XEP-0114 component listener, when any group is
     /// a component.
     pub component: Option<(String, u16)>,
+    /// `[server] accounts_domain`: VirtualHost of registered accounts for
+    /// groups that do not set their own.
+    pub accounts_domain: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,6 +198,8 @@ pub struct GroupSpec {
     /// messages per second over all rooms.
     /// Boxed because most groups have none and a timeline has many groups.
     pub component: Option<Box<ComponentSpec>>,
+    /// SASL mechanism and accounts.
+    pub login: login::GroupLogin,
 }
 
 /// Connection and bounds of a component group.

@@ -31,6 +31,8 @@ pub struct RawServer {
     pub accept_invalid_certs: Option<bool>,
     /// `HOST:PORT` of the XEP-0114 component listener.
     pub component: Option<Spanned<String>>,
+    /// VirtualHost of registered accounts, for groups that log in to them.
+    pub accounts_domain: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,6 +88,12 @@ pub struct RawGroupSettings {
     pub bosh_hold: Option<Spanned<u32>>,
     pub bosh_wait_s: Option<Spanned<u32>>,
     pub web_client: Option<RawWebClient>,
+    pub auth: Option<Spanned<String>>,
+    pub accounts: Option<Spanned<String>>,
+    pub password: Option<Spanned<String>>,
+    pub accounts_first: Option<Spanned<u32>>,
+    pub accounts_file: Option<Spanned<String>>,
+    pub accounts_domain: Option<Spanned<String>>,
 }
 
 /// One timeline entry: either `wait_s`, or a group with `group`,
@@ -125,6 +133,12 @@ pub struct RawStep {
     pub flood_after_s: Option<Spanned<f64>>,
     pub duration_s: Option<Spanned<f64>>,
     pub messages: Option<Spanned<u64>>,
+    pub auth: Option<Spanned<String>>,
+    pub accounts: Option<Spanned<String>>,
+    pub password: Option<Spanned<String>>,
+    pub accounts_first: Option<Spanned<u32>>,
+    pub accounts_file: Option<Spanned<String>>,
+    pub accounts_domain: Option<Spanned<String>>,
 }
 
 impl RawStep {
@@ -149,6 +163,12 @@ impl RawStep {
             bosh_hold: self.bosh_hold,
             bosh_wait_s: self.bosh_wait_s,
             web_client: self.web_client,
+            auth: self.auth,
+            accounts: self.accounts,
+            password: self.password,
+            accounts_first: self.accounts_first,
+            accounts_file: self.accounts_file,
+            accounts_domain: self.accounts_domain,
         }
     }
 }

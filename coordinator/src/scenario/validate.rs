@@ -1,5 +1,6 @@
 //! Turns the raw TOML into a [`Scenario`], checking every value.
 
+mod accounts;
 mod bosh;
 
 use std::collections::HashSet;
@@ -288,6 +289,10 @@ fn server(cx: &Context, raw: Spanned<super::raw::RawServer>) -> Result<Server, S
         bosh_url,
         tls,
         accept_invalid_certs: raw.accept_invalid_certs.unwrap_or(false),
+        accounts_domain: match raw.accounts_domain {
+            Some(value) => Some(non_empty(cx, value, "server.accounts_domain")?),
+            None => None,
+        },
     })
 }
 
@@ -785,6 +790,16 @@ pub(super) fn group_settings(
         own.web_client.as_ref(),
         defaults.web_client.as_ref(),
     )?;
+    let login_keys = accounts::LoginKeys {
+        auth: pick!(auth),
+        accounts: pick!(accounts),
+        password: pick!(password),
+        accounts_first: pick!(accounts_first),
+        accounts_file: pick!(accounts_file),
+        accounts_domain: pick!(accounts_domain),
+    };
+    let fallback_domain = server.accounts_domain.as_deref().unwrap_or(&server.domain);
+    let login = accounts::login(cx, login_keys, bots, fallback_domain)?;
 
     let group = GroupSpec {
         name,
@@ -808,6 +823,7 @@ pub(super) fn group_settings(
         bosh_wait_s,
         web_client,
         component: None,
+        login,
     };
 
     // Agents reject a group whose deadline passes a week, so catch it here
