@@ -124,6 +124,11 @@ async fn bosh_https_self_signed() {
     assert_eq!(counters.left_total, 2);
     assert_eq!(counters.messages_received, 2 * 2 * per_bot);
 
+    // The first HTTP connection's TLS handshake is timed once per bot.
+    let trips = round_trip_counts(&reports);
+    assert_eq!(trips.get("tcp"), Some(&2), "{trips:?}");
+    assert_eq!(trips.get("tls"), Some(&2), "{trips:?}");
+
     let strict = RunGroupRequest {
         accept_invalid_certs: false,
         group: "boshstrict".to_owned(),
@@ -134,6 +139,9 @@ async fn bosh_https_self_signed() {
     assert!(last.done);
     assert_eq!(errors_of(last, "tls"), 2, "{:?}", last.counters);
     assert_eq!(last.counters.as_ref().unwrap().failed_total, 2);
+    let trips = round_trip_counts(&reports);
+    assert_eq!(trips.get("tcp"), Some(&2), "{trips:?}");
+    assert_eq!(trips.get("tls"), None, "a failed handshake is not timed");
 }
 
 /// A URL that Prosody responds to with 404 fails every bot as `http`.

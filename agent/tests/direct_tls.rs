@@ -3,17 +3,15 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use hdrhistogram::serialization::Deserializer;
 use tokio::net::TcpListener;
 use xmppload_agent::steps::StepTimes;
 use xmppload_agent::testing::Prosody;
 use xmppload_agent::transport::{self, Endpoint, StreamLimits, Transport, tls};
-use xmppload_proto::v1::{GroupReport, RunGroupRequest, TlsMode};
+use xmppload_proto::v1::{RunGroupRequest, TlsMode};
 
 /// Bound on the handshake with the in-test TLS server.
 const HANDSHAKE_BOUND: Duration = Duration::from_secs(10);
@@ -27,18 +25,6 @@ fn direct_request(prosody: &Prosody, group: &str, count: u32) -> RunGroupRequest
         tls: TlsMode::Direct as i32,
         ..c2s_request(prosody, group, "direct", count)
     }
-}
-
-/// Samples per round-trip kind, summed over all reports.
-fn round_trip_counts(reports: &[GroupReport]) -> BTreeMap<String, u64> {
-    let mut deserializer = Deserializer::new();
-    let mut counts = BTreeMap::new();
-    for trips in reports.iter().flat_map(|report| &report.round_trips) {
-        let histogram: hdrhistogram::Histogram<u64> =
-            deserializer.deserialize(&mut &trips.histogram[..]).unwrap();
-        *counts.entry(trips.kind.clone()).or_default() += histogram.len();
-    }
-    counts
 }
 
 /// Bots over direct TLS join, talk and leave, and each step is timed once per bot.

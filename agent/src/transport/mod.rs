@@ -169,7 +169,8 @@ impl Transport {
     }
 
     /// Like [`Transport::connect_from`], recording the `tcp`, `tls` and
-    /// `websocket` steps that succeed into `steps`.
+    /// `websocket` steps that succeed into `steps`. For BOSH these are the
+    /// steps of the session's first HTTP connection.
     pub async fn connect_timed(
         endpoint: &Endpoint,
         source: Option<IpAddr>,
@@ -216,6 +217,7 @@ impl Transport {
                 *limits,
                 *hold,
                 *wait_s,
+                steps,
             )
             .await
             .map(|bosh| Transport::Bosh(Box::new(bosh))),

@@ -256,3 +256,17 @@ pub async fn assert_room_quiet(
         "no messages from the stopped bots"
     );
 }
+
+/// Samples per round-trip kind, summed over all reports.
+pub fn round_trip_counts(
+    reports: &[xmppload_proto::v1::GroupReport],
+) -> std::collections::BTreeMap<String, u64> {
+    let mut deserializer = hdrhistogram::serialization::Deserializer::new();
+    let mut counts = std::collections::BTreeMap::new();
+    for trips in reports.iter().flat_map(|report| &report.round_trips) {
+        let histogram: hdrhistogram::Histogram<u64> =
+            deserializer.deserialize(&mut &trips.histogram[..]).unwrap();
+        *counts.entry(trips.kind.clone()).or_default() += histogram.len();
+    }
+    counts
+}

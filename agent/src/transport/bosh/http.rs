@@ -7,6 +7,7 @@
 //! carries one request at a time, and a bot reuses its connections for all
 //! of its requests.
 
+use crate::steps::StepTimes;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,9 +91,18 @@ impl HttpConnection {
     /// Opens TCP (from the target's source address), runs TLS for
     /// `https://`, and starts hyper's connection task.
     pub async fn open(target: &HttpTarget) -> Result<HttpConnection, BotError> {
+        Self::open_timed(target, &mut StepTimes::new()).await
+    }
+
+    /// Like [`HttpConnection::open`], recording the `tcp` connect and the
+    /// `tls` handshake into `steps` when they succeed.
+    pub async fn open_timed(
+        target: &HttpTarget,
+        steps: &mut StepTimes,
+    ) -> Result<HttpConnection, BotError> {
         let url = &target.url;
-        let socket =
-            crate::transport::connect::open_tcp(&url.host, url.port, target.source).await?;
+        let connect = crate::transport::connect::open_tcp(&url.host, url.port, target.source);
+        let socket = steps.time("tcp", connect).await?;
         if !url.secure {
             return Self::handshake(socket).await;
         }
@@ -103,8 +113,10 @@ impl HttpConnection {
                     name: url.host.clone(),
                 }
             })?;
-        let tls = tokio_rustls::TlsConnector::from(Arc::clone(&target.tls))
-            .connect(server_name, socket)
+        let handshake =
+            tokio_rustls::TlsConnector::from(Arc::clone(&target.tls)).connect(server_name, socket);
+        let tls = steps
+            .time("tls", handshake)
             .await
             .map_err(BotError::TlsHandshake)?;
         Self::handshake(tls).await

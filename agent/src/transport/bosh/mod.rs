@@ -32,6 +32,7 @@
 pub mod body;
 mod http;
 
+use crate::steps::StepTimes;
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
@@ -130,6 +131,9 @@ impl std::fmt::Debug for BoshTransport {
 impl BoshTransport {
     /// Opens the first HTTP connection, so that an unreachable server fails
     /// here like it does for the other transports. No BOSH session exists yet.
+    /// Its `tcp` connect and `tls` handshake go into `steps`. Later
+    /// connections of the session are not timed.
+    #[allow(clippy::too_many_arguments)]
     pub async fn connect(
         url: &BoshUrl,
         domain: &str,
@@ -138,6 +142,7 @@ impl BoshTransport {
         limits: StreamLimits,
         hold: u32,
         wait_s: u32,
+        steps: &mut StepTimes,
     ) -> Result<BoshTransport, BotError> {
         let target = Arc::new(HttpTarget {
             url: url.clone(),
@@ -145,7 +150,7 @@ impl BoshTransport {
             source,
             limits,
         });
-        let first = HttpConnection::open(&target).await?;
+        let first = HttpConnection::open_timed(&target, steps).await?;
         let rid = initial_rid();
         let hold = hold.max(1);
         Ok(BoshTransport {
