@@ -92,7 +92,10 @@ pub enum BotError {
     #[error("server rejected STARTTLS with <failure/>")]
     TlsRejected,
 
-    #[error("TLS handshake failed: {0}")]
+    #[error(
+        "TLS handshake failed: {0}; if the server's certificate is self-signed, set \
+         accept_invalid_certs = true for it, and check that the address speaks TLS"
+    )]
     TlsHandshake(#[source] std::io::Error),
 
     #[error("invalid TLS server name {name:?}")]

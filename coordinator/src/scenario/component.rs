@@ -15,8 +15,10 @@ use std::path::Path;
 
 use toml::Spanned;
 
+use super::login::GroupLogin;
 use super::raw::{RawGroupSettings, RawStep};
 use super::validate::{Context, ScenarioError, group_settings, non_empty, rate, seconds};
+use super::web_client::WebClientSpec;
 use super::{ComponentSpec, GroupSpec, RoomDistribution, Server, Transport};
 
 /// Highest flood rate the agents accept, in messages per second.
@@ -47,6 +49,14 @@ pub(super) fn component_group(
         ));
     }
     reject_bot_keys(cx, index, &raw)?;
+    // The table has no span of its own, so the error points at the entry.
+    if raw.web_client.is_some() {
+        return Err(cx.invalid(
+            span.clone(),
+            &field("web_client"),
+            "does not apply to a component group, which sends no client requests; remove the table",
+        ));
+    }
     if let Some(bots) = raw.bots.take()
         && *bots.get_ref() != 1
     {
@@ -150,6 +160,10 @@ pub(super) fn component_group(
     group.rooms_per_bot = 1;
     group.room_distribution = RoomDistribution::Uniform;
     group.stream_management = false;
+    // Browser requests and account logins in [defaults] are meant for the
+    // bots; the component authenticates with its secret and sends nothing else.
+    group.web_client = WebClientSpec::default();
+    group.login = GroupLogin::Anonymous;
     group.component = Some(Box::new(ComponentSpec {
         domain,
         secret,
@@ -195,6 +209,14 @@ fn reject_bot_keys(cx: &Context, index: usize, raw: &RawStep) -> Result<(), Scen
         ("rooms_per_bot", span_of(&raw.rooms_per_bot)),
         ("room_distribution", span_of(&raw.room_distribution)),
         ("zipf_exponent", span_of(&raw.zipf_exponent)),
+        ("bosh_hold", span_of(&raw.bosh_hold)),
+        ("bosh_wait_s", span_of(&raw.bosh_wait_s)),
+        ("auth", span_of(&raw.auth)),
+        ("accounts", span_of(&raw.accounts)),
+        ("password", span_of(&raw.password)),
+        ("accounts_first", span_of(&raw.accounts_first)),
+        ("accounts_file", span_of(&raw.accounts_file)),
+        ("accounts_domain", span_of(&raw.accounts_domain)),
     ];
     reject_present(
         cx,
@@ -316,6 +338,19 @@ flood_after_s = 3.0
     fn flood_with(from: &str, to: &str) -> String {
         assert!(FLOOD.contains(from), "{from}");
         FLOOD.replacen(from, to, 1)
+    }
+
+    /// Browser requests and logins in [defaults] stay with the bots.
+    #[test]
+    fn defaults_for_bots_skip_component() {
+        let text = flood_with(
+            "[[timeline]]\ngroup = \"watchers\"",
+            "[defaults.web_client]\npreset = \"browser\"\n\n[[timeline]]\ngroup = \"watchers\"",
+        );
+        let scenario = parse(&text).unwrap();
+        let groups: Vec<_> = scenario.groups().collect();
+        assert_ne!(groups[0].web_client, super::WebClientSpec::default());
+        assert_eq!(groups[1].web_client, super::WebClientSpec::default());
     }
 
     /// A component entry resolves into one flooding connection.
@@ -444,6 +479,18 @@ flood_after_s = 3.0
                 "flood_after_s = -1.0",
                 "timeline[1].flood_after_s",
                 30,
+            ),
+            (
+                "messages = 1000",
+                "messages = 1\nauth = \"plain\"",
+                "timeline[1].auth",
+                30,
+            ),
+            (
+                "flood_after_s = 3.0\n",
+                "flood_after_s = 3.0\n[timeline.web_client]\npreset = \"browser\"\n",
+                "timeline[1].web_client",
+                20,
             ),
         ];
         for (from, to, field, line) in cases {

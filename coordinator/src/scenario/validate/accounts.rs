@@ -244,10 +244,26 @@ fn parse_accounts(path: &Path, text: &str, field: &str) -> Result<Vec<Account>, 
                 "username `{username}` must be the local part only, without '@' or '/'; the domain comes from accounts_domain"
             )));
         }
+        if let Some(first) = accounts
+            .iter()
+            .position(|account: &Account| account.username == username)
+        {
+            return Err(invalid(&format!(
+                "username `{username}` is listed twice (also account {} of the file); list each account once",
+                first + 1
+            )));
+        }
         let password = password.trim_start_matches([' ', '\t']);
         if password.is_empty() {
             return Err(invalid(
                 "has no password; write `USERNAME PASSWORD` separated by a space",
+            ));
+        }
+        // The password is the rest of the line, spaces included, so a
+        // trailing blank would become part of it and fail only at login.
+        if password.ends_with([' ', '\t']) {
+            return Err(invalid(
+                "ends in a space or tab, which would be part of the password; remove it",
             ));
         }
         accounts.push(Account {
@@ -488,5 +504,22 @@ bots = 3
                 .starts_with("accts.txt:1: field `f`: username `carol@example.org`")
         );
         assert!(!err.to_string().contains(" pw"));
+    }
+
+    /// A trailing blank and a repeated username are rejected with the line.
+    #[test]
+    fn accounts_file_trailing_blank_and_duplicate() {
+        let err = parse_accounts(Path::new("a.txt"), "alice pw \n", "f").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a.txt:1: field `f`: ends in a space or tab, which would be part of the password; remove it"
+        );
+
+        let err =
+            parse_accounts(Path::new("a.txt"), "alice pw\nbob pw\nalice pw2\n", "f").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a.txt:3: field `f`: username `alice` is listed twice (also account 1 of the file); list each account once"
+        );
     }
 }
