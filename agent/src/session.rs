@@ -259,6 +259,9 @@ pub(crate) async fn connect_secured(
 ) -> Result<(Transport, Element), BotError> {
     let mut transport = Transport::connect_timed(endpoint, source, steps).await?;
 
+    // NOTE: over direct TLS and https:// BOSH this step measured about 40 ms
+    // at p50, against under 3 ms in plain text. The cause is not confirmed
+    // (a Nagle or delayed-ACK wait is a guess), so it may not be TLS cost.
     let mut features = steps.time("stream", open_stream(&mut transport)).await?;
 
     if let (Transport::Tcp(tcp), Endpoint::Tcp { tls_mode, tls, .. }) = (&mut transport, endpoint) {

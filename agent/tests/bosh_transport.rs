@@ -46,8 +46,8 @@ struct Seen {
     requests: Vec<String>,
 }
 
-/// Starts a server that responds to requests with `replies` in turn and holds
-/// any request after the last one until the client goes.
+/// Starts a server that responds to requests with `replies` in turn and keeps
+/// any request after the last one waiting until the client disconnects.
 async fn scripted_bosh(replies: Vec<Reply>, limits: StreamLimits) -> (Endpoint, Arc<Mutex<Seen>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -94,7 +94,7 @@ pub struct GroupStats {
     pub send_lag: IntervalHistogram,
     /// Durations of connection steps, joins and requests, by kind.
     pub round_trips: RoundTrips,
-    /// Error replies, timeouts and answered requests of the web-client
+    /// Error replies, timeouts and replied-to iq requests of the web-client
     /// behaviours.
     pub web: WebStats,
 }

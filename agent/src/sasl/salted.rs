@@ -179,8 +179,8 @@ impl SaltedPasswordCache {
             hash.salt_password(owned_password.as_bytes(), &owned_salt, iterations)
         })
         .await;
-        // The closure cannot panic short of an allocation failure, and the
-        // pool is only shut down with the runtime; fall back to this thread.
+        // The closure panics only if allocation fails, and the blocking pool
+        // stops only with the runtime. If either happens, hash on this thread.
         let salted =
             computed.unwrap_or_else(|_| hash.salt_password(password.as_bytes(), salt, iterations));
         self.insert(hash, password, salt, iterations, salted.clone());

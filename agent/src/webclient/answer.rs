@@ -65,8 +65,8 @@ pub fn answer(iq: &Element) -> Option<(Answered, String)> {
             ),
         )
     } else if is_get_of("vCard", NS_VCARD) {
-        // XEP-0054 allows an empty vCard as the answer of an entity
-        // without one.
+        // XEP-0054 allows an empty vCard as the reply of an entity without
+        // one.
         (Answered::Vcard, format!("<vCard xmlns='{NS_VCARD}'/>"))
     } else {
         // RFC 6120 section 8.4: service-unavailable for a payload the

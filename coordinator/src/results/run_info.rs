@@ -91,9 +91,10 @@ pub struct GroupInfo {
     /// change the server's cost. `off` in folders from older versions.
     #[serde(default = "off")]
     pub web_client: String,
-    /// Web-client error replies, timeouts, requests the bots replied to, and archived
-    /// messages over the whole group, keyed `error.KIND`, `timeout.KIND`,
-    /// `answered.KIND` and `mam_messages`; empty when none happened.
+    /// Counts of the web-client behaviours over the whole group: error
+    /// replies (`error.KIND`), timeouts (`timeout.KIND`), iq requests the bots
+    /// replied to (`answered.KIND`) and archived messages (`mam_messages`).
+    /// The map is empty when none of these happened.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub web_client_counts: BTreeMap<String, u64>,
     /// SASL mechanism: `anonymous`, `plain`, `scram-sha-1` or

@@ -59,7 +59,7 @@ pub struct Response {
     pub terminate: Option<Option<String>>,
     /// Maximum simultaneous requests the connection manager allows.
     pub requests: Option<u32>,
-    /// Longest time, in seconds, the connection manager holds a request.
+    /// Longest time, in seconds, the connection manager keeps a request waiting.
     pub wait: Option<u32>,
     /// The XMPP elements inside the body, in order.
     pub stanzas: Vec<Element>,

@@ -10,8 +10,8 @@
 //!    clients do. Queued time is part of the latency a bot measures.
 //! 3. While the session is open and no request is in flight,
 //!    [`BoshTransport::next`] sends an empty body. The connection manager
-//!    holds it for up to `wait` seconds, so it always has a request to push
-//!    stanzas into.
+//!    keeps it waiting for up to `wait` seconds, so it always has a request
+//!    to push stanzas into.
 //! 4. [`BoshTransport::close`] sends `type='terminate'` with any queued
 //!    stanzas. A terminate from
 //!    the server with a `condition` fails the bot as
@@ -353,8 +353,8 @@ impl BoshTransport {
     /// Turns one response into inbox events and session state.
     fn handle(&mut self, kind: RequestKind, bytes: &[u8]) -> Result<(), BotError> {
         if self.state != State::Active {
-            // Responses after the end, such as held polls answered after a
-            // terminate, carry nothing the bot may still read.
+            // Responses after the end, such as held polls that completed after
+            // a terminate, carry nothing the bot may still read.
             return Ok(());
         }
         let expected = body::Expected {
@@ -438,9 +438,9 @@ async fn exchange(
     (reusable.then_some(connection), result)
 }
 
-/// A random first `rid`. XEP-0124 requires an unpredictable value far
-/// enough below 2^53 that the session can never reach that limit. A start
-/// below 2^32 leaves room for billions of requests.
+/// Returns a random first `rid`. XEP-0124 requires an unpredictable value
+/// far enough below 2^53 that the session can never reach that limit, and a
+/// start below 2^32 leaves room for billions of requests.
 fn initial_rid() -> u64 {
     let random = std::collections::hash_map::RandomState::new()
         .build_hasher()
